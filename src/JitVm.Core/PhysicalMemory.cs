@@ -1,0 +1,174 @@
+using System.Buffers.Binary;
+using System.Runtime.CompilerServices;
+
+namespace JitVm.Core;
+
+/// <summary>
+/// Guest physical memory: one page-aligned host array that holds RAM followed by ROM images, and a
+/// page map that says, for each 4 KiB physical page of the 32-bit space, where its bytes live.
+/// Unmapped pages read as open bus (all ones) and ignore writes.
+/// </summary>
+/// <remarks>
+/// The CPU's TLB caches <see cref="HostOffset"/> results so its fast path indexes <see cref="Backing"/>
+/// directly; writes to ROM pages and to pages that hold decoded code never get a writable TLB entry, so they
+/// always come through <see cref="Write"/>, which is where ROM protection and self-modifying-code detection
+/// happen.
+/// </remarks>
+public sealed class PhysicalMemory
+{
+    public const int PageShift = 12;
+    public const int PageSize = 1 << PageShift;
+    public const uint PageMask = PageSize - 1;
+    const int PageCount = 1 << (32 - PageShift);
+
+    // Page kinds kept in pageKind[].
+    const byte KindUnmapped = 0, KindRam = 1, KindRom = 2;
+
+    readonly int[] pageOffset = new int[PageCount];
+    readonly byte[] pageKind = new byte[PageCount];
+    byte[] backing;
+    int used;
+
+    /// <summary>Tracks which bytes of RAM hold decoded code; consulted on every slow-path write.</summary>
+    public CodePageTracker Code { get; }
+
+    /// <summary>Raised after a change to the page map (ROM added, RAM resized), so TLBs can be flushed.</summary>
+    public event Action? MapChanged;
+
+    public PhysicalMemory(uint ramBytes)
+    {
+        if (ramBytes < PageSize || ramBytes > 3u << 30)
+            throw new ArgumentOutOfRangeException(nameof(ramBytes), "RAM size must be between 4 KiB and 3 GiB");
+        RamSize = (ramBytes + PageMask) & ~PageMask;
+        backing = new byte[RamSize];
+        used = (int)RamSize;
+        Array.Fill(pageOffset, -1);
+        for (uint p = 0; p < RamSize >> PageShift; p++)
+        {
+            pageOffset[p] = (int)(p << PageShift);
+            pageKind[p] = KindRam;
+        }
+        Code = new CodePageTracker();
+    }
+
+    /// <summary>Bytes of RAM, starting at physical address 0.</summary>
+    public uint RamSize { get; }
+
+    /// <summary>The host array behind every mapped page. Indices come from <see cref="HostOffset"/>.</summary>
+    public byte[] Backing => backing;
+
+    /// <summary>
+    /// Maps a read-only image at <paramref name="physBase"/> (page aligned). The same image may be mapped at
+    /// several addresses (the BIOS appears below 1 MiB and below 4 GiB); each call copies it once more.
+    /// </summary>
+    public void MapRom(uint physBase, ReadOnlySpan<byte> image)
+    {
+        if ((physBase & PageMask) != 0) throw new ArgumentException("ROM base must be page aligned", nameof(physBase));
+        if (image.Length == 0) throw new ArgumentException("ROM image is empty", nameof(image));
+        int pages = (image.Length + PageSize - 1) >> PageShift;
+        if ((ulong)physBase + ((ulong)pages << PageShift) > 1UL << 32)
+            throw new ArgumentException("ROM does not fit below 4 GiB", nameof(image));
+        int start = used;
+        Array.Resize(ref backing, used + (pages << PageShift));
+        used += pages << PageShift;
+        image.CopyTo(backing.AsSpan(start));
+        for (int i = 0; i < pages; i++)
+        {
+            uint page = (physBase >> PageShift) + (uint)i;
+            pageOffset[page] = start + (i << PageShift);
+            pageKind[page] = KindRom;
+        }
+        MapChanged?.Invoke();
+    }
+
+    /// <summary>Offset into <see cref="Backing"/> of the page holding <paramref name="phys"/>, or -1 when unmapped.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public int HostOffset(uint phys) => pageOffset[phys >> PageShift];
+
+    /// <summary>True when the page may be written through a cached host pointer: RAM that holds no decoded code.</summary>
+    public bool IsDirectlyWritable(uint phys)
+    {
+        uint page = phys >> PageShift;
+        return pageKind[page] == KindRam && !Code.PageHasCode(page);
+    }
+
+    public bool IsRam(uint phys) => pageKind[phys >> PageShift] == KindRam;
+
+    public byte Read8(uint phys)
+    {
+        int off = pageOffset[phys >> PageShift];
+        return off < 0 ? (byte)0xFF : backing[off + (int)(phys & PageMask)];
+    }
+
+    public ushort Read16(uint phys)
+    {
+        if ((phys & PageMask) <= PageMask - 1)
+        {
+            int off = pageOffset[phys >> PageShift];
+            return off < 0 ? (ushort)0xFFFF : BinaryPrimitives.ReadUInt16LittleEndian(backing.AsSpan(off + (int)(phys & PageMask)));
+        }
+        return (ushort)(Read8(phys) | Read8(phys + 1) << 8);
+    }
+
+    public uint Read32(uint phys)
+    {
+        if ((phys & PageMask) <= PageMask - 3)
+        {
+            int off = pageOffset[phys >> PageShift];
+            return off < 0 ? 0xFFFFFFFF : BinaryPrimitives.ReadUInt32LittleEndian(backing.AsSpan(off + (int)(phys & PageMask)));
+        }
+        return Read16(phys) | (uint)Read16(phys + 2) << 16;
+    }
+
+    /// <summary>
+    /// The one write path for everything that does not own a writable TLB entry: ROM is left unchanged,
+    /// unmapped space ignores the write, and a write over decoded code invalidates it first.
+    /// </summary>
+    public void Write(uint phys, uint value, int size)
+    {
+        for (int i = 0; i < size; i++)
+        {
+            uint a = phys + (uint)i;
+            uint page = a >> PageShift;
+            if (pageKind[page] != KindRam) continue;
+            if (Code.PageHasCode(page)) Code.OnWrite(a, 1);
+            backing[pageOffset[page] + (int)(a & PageMask)] = (byte)(value >> (8 * i));
+        }
+    }
+
+    public void Write8(uint phys, byte value) => Write(phys, value, 1);
+    public void Write16(uint phys, ushort value) => Write(phys, value, 2);
+    public void Write32(uint phys, uint value) => Write(phys, value, 4);
+
+    /// <summary>Copies guest bytes out (unmapped bytes read as 0xFF).</summary>
+    public void ReadBytes(uint phys, Span<byte> dest)
+    {
+        for (int i = 0; i < dest.Length; i++) dest[i] = Read8(phys + (uint)i);
+    }
+
+    /// <summary>Writes bytes in through the checked path (DMA, loaders, debuggers): ROM stays intact, code is invalidated.</summary>
+    public void WriteBytes(uint phys, ReadOnlySpan<byte> src)
+    {
+        for (int i = 0; i < src.Length; i++) Write(phys + (uint)i, src[i], 1);
+    }
+
+    /// <summary>Writes into a ROM or RAM page regardless of protection (firmware loading); invalidates code.</summary>
+    public void Poke(uint phys, ReadOnlySpan<byte> src)
+    {
+        for (int i = 0; i < src.Length; i++)
+        {
+            uint a = phys + (uint)i;
+            int off = pageOffset[a >> PageShift];
+            if (off < 0) throw new ArgumentOutOfRangeException(nameof(phys), $"physical address {a:X8} is not mapped");
+            if (Code.PageHasCode(a >> PageShift)) Code.OnWrite(a, 1);
+            backing[off + (int)(a & PageMask)] = src[i];
+        }
+    }
+
+    /// <summary>Zeroes all of RAM (ROM stays) and forgets decoded code.</summary>
+    public void ClearRam()
+    {
+        Code.InvalidateAll();
+        Array.Clear(backing, 0, (int)RamSize);
+    }
+}

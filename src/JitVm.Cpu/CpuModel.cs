@@ -1,0 +1,82 @@
+namespace JitVm.Cpu;
+
+/// <summary>The processor generation, where instruction-set and architectural behaviour differ.</summary>
+public enum CpuGeneration
+{
+    I286 = 2,
+    I386 = 3,
+    I486 = 4,
+    Pentium = 5,
+    P6 = 6,
+}
+
+/// <summary>What CPUID reports (only on models that have CPUID).</summary>
+public sealed record CpuidInfo(string Vendor, int Family, int Model, int Stepping, uint FeaturesEdx, uint FeaturesEcx)
+{
+    /// <summary>CPUID.1:EDX bits this emulator implements and may advertise.</summary>
+    public const uint FeatureFpu = 1u << 0, FeatureVme = 1u << 1, FeatureDe = 1u << 2, FeaturePse = 1u << 3,
+        FeatureTsc = 1u << 4, FeatureMsr = 1u << 5, FeatureCx8 = 1u << 8, FeatureSep = 1u << 11,
+        FeaturePge = 1u << 13, FeatureCmov = 1u << 15;
+
+    /// <summary>The EAX value of leaf 1: stepping, model, family.</summary>
+    public uint Signature => (uint)((Family & 0xF) << 8 | (Model & 0xF) << 4 | (Stepping & 0xF));
+}
+
+/// <summary>
+/// A CPU model: everything that differs between the chips whose behaviour we reproduce. Conformance vectors
+/// run against the model that produced them (the 80286 vectors against <see cref="I286"/>).
+/// </summary>
+public sealed record CpuModel
+{
+    public required string Name { get; init; }
+    public required CpuGeneration Generation { get; init; }
+
+    /// <summary>Physical address lines: 24 on the 286 and 386SX-style buses, 32 otherwise.</summary>
+    public uint AddressBusMask { get; init; } = 0xFFFFFFFF;
+
+    /// <summary>Longest legal instruction; longer raises #GP(0) (286: 10 bytes, later: 15).</summary>
+    public int MaxInstructionLength { get; init; } = 15;
+
+    /// <summary>CPUID support (null: the instruction is #UD).</summary>
+    public CpuidInfo? Cpuid { get; init; }
+
+    public bool Is286 => Generation == CpuGeneration.I286;
+
+    /// <summary>The 286 ignores a LOCK prefix it does not need; the 386 and later raise #UD.</summary>
+    public bool LockPrefixChecked => Generation >= CpuGeneration.I386;
+
+    /// <summary>
+    /// Real mode: vector raised for a stack-segment limit violation. The 286 reports every segment overrun
+    /// (stack included) as interrupt 13; the 386 and later raise #SS (12) for stack references.
+    /// </summary>
+    public int RealModeStackFaultVector => Is286 ? CpuVectors.GP : CpuVectors.SS;
+
+    /// <summary>EFLAGS bits POPF/IRET may change in real mode (before the IOPL/VM filtering of protected mode).</summary>
+    public uint WritableFlags => Generation switch
+    {
+        CpuGeneration.I286 => 0x0FD5,                 // 286 real mode: bits 12-15 stay clear
+        CpuGeneration.I386 => 0x00037FD5,             // + IOPL, NT, RF, VM
+        CpuGeneration.I486 => Cpuid is null ? 0x00077FD5u : 0x00277FD5u, // + AC (+ ID when CPUID exists)
+        _ => 0x003F7FD5,                               // + VIF, VIP, ID
+    };
+
+    public static readonly CpuModel I286 = new()
+    {
+        Name = "286", Generation = CpuGeneration.I286, AddressBusMask = 0x00FFFFFF, MaxInstructionLength = 10,
+    };
+
+    public static readonly CpuModel I386 = new() { Name = "386", Generation = CpuGeneration.I386 };
+
+    /// <summary>A late 486DX (has CPUID). The FPU bit is off until the x87 lands.</summary>
+    public static readonly CpuModel I486 = new()
+    {
+        Name = "486", Generation = CpuGeneration.I486,
+        Cpuid = new CpuidInfo("GenuineIntel", 4, 8, 0, CpuidInfo.FeatureVme | CpuidInfo.FeatureTsc | CpuidInfo.FeatureCx8, 0),
+    };
+
+    public static IReadOnlyList<CpuModel> Presets { get; } = [I286, I386, I486];
+
+    /// <summary>Finds a preset by name ("286", "386", "486").</summary>
+    public static CpuModel? FromName(string name) =>
+        Presets.FirstOrDefault(m => string.Equals(m.Name, name, StringComparison.OrdinalIgnoreCase));
+}

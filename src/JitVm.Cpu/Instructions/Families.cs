@@ -1,0 +1,27 @@
+using JitVm.Cpu.Decoding;
+
+namespace JitVm.Cpu.Instructions;
+
+/// <summary>Collects every instruction family's handlers into the opcode table.</summary>
+internal static unsafe class Families
+{
+    internal static void RegisterAll(HandlerTable t)
+    {
+        Alu.Register(t);
+        DataMovement.Register(t);
+        ControlFlow.Register(t);
+        Stack.Register(t);
+        FlagControl.Register(t);
+    }
+
+    /// <summary>
+    /// Handler substituted by the decoder for encodings that must raise an exception when executed: #UD for
+    /// invalid or model-unsupported opcodes, #GP for over-long instructions, the fetch fault of an unreadable
+    /// first instruction. Imm = vector, Imm2 = error code, R0 = 1 when the error code is pushed.
+    /// </summary>
+    internal static void RaiseFault(Processor c, ref Insn i)
+    {
+        if (i.R0 != 0) c.Fault((int)i.Imm, i.Imm2);
+        c.Fault((int)i.Imm);
+    }
+}
