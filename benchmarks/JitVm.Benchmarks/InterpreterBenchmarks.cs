@@ -1,0 +1,57 @@
+using BenchmarkDotNet.Attributes;
+using BenchmarkDotNet.Columns;
+using BenchmarkDotNet.Configs;
+using BenchmarkDotNet.Reports;
+using BenchmarkDotNet.Running;
+
+namespace JitVm.Benchmarks;
+
+/// <summary>
+/// Interpreter throughput on a CPU-bound guest loop. Each operation is one guest instruction, so the Mean
+/// column is nanoseconds per guest instruction and the MIPS column is millions of guest instructions per second.
+/// </summary>
+[Config(typeof(Config))]
+public class InterpreterBenchmarks
+{
+    const uint Iterations = 2_000_000;
+    GuestLoop loop = null!;
+
+    [GlobalSetup]
+    public void Setup()
+    {
+        loop = new GuestLoop(Iterations);
+        loop.Run();                                  // decode the blocks and let tiered compilation settle
+    }
+
+    [Benchmark(OperationsPerInvoke = (int)(3 + 9 * Iterations + 1))]
+    public long IntegerAluMemoryLoop() => loop.Run();
+
+    sealed class Config : ManualConfig
+    {
+        public Config() => AddColumn(new MipsColumn());
+    }
+
+    /// <summary>Millions of guest instructions per second, from the mean time per operation (= per instruction).</summary>
+    sealed class MipsColumn : IColumn
+    {
+        public string Id => "MIPS";
+        public string ColumnName => "MIPS";
+        public bool AlwaysShow => true;
+        public ColumnCategory Category => ColumnCategory.Custom;
+        public int PriorityInCategory => 0;
+        public bool IsNumeric => true;
+        public UnitType UnitType => UnitType.Dimensionless;
+        public string Legend => "Guest instructions per second, millions";
+        public bool IsAvailable(Summary summary) => true;
+        public bool IsDefault(Summary summary, BenchmarkCase benchmarkCase) => false;
+        public string GetValue(Summary summary, BenchmarkCase benchmarkCase) => GetValue(summary, benchmarkCase, SummaryStyle.Default);
+
+        public string GetValue(Summary summary, BenchmarkCase benchmarkCase, SummaryStyle style)
+        {
+            var report = summary[benchmarkCase];
+            if (report?.ResultStatistics is null) return "-";
+            double nsPerInstruction = report.ResultStatistics.Mean;
+            return (1000.0 / nsPerInstruction).ToString("F1");
+        }
+    }
+}

@@ -1,0 +1,129 @@
+using System.Diagnostics;
+using JitVm.Core;
+using JitVm.Cpu;
+using JitVm.Machine.Devices;
+using JitVm.Machine.Firmware;
+using Serilog;
+
+namespace JitVm.Machine;
+
+/// <summary>Why a run ended (the <c>reason=</c> of the exit summary line).</summary>
+public enum ExitReason
+{
+    /// <summary>HLT with nothing able to wake the CPU.</summary>
+    Halt,
+    /// <summary>Triple fault.</summary>
+    Shutdown,
+    /// <summary>The guest wrote to the debug-exit port.</summary>
+    DebugExit,
+    Timeout,
+    InstructionLimit,
+    /// <summary>The guest needs something the emulator does not implement yet.</summary>
+    Unsupported,
+}
+
+/// <summary>Outcome of <see cref="Machine.Run"/>.</summary>
+public sealed record RunResult(ExitReason Reason, int? GuestExitCode, byte PostCode, long Instructions, double Seconds, string Engine, string? Message)
+{
+    public double Mips => Seconds > 0 ? Instructions / Seconds / 1e6 : 0;
+
+    /// <summary>The one-line summary printed on stderr when a run ends.</summary>
+    public string Summary =>
+        $"exit: reason={ReasonName} post=0x{PostCode:X2} instructions={Instructions} seconds={Seconds:F3} mips={Mips:F1} engine={Engine}" +
+        (Message is null ? "" : $" message=\"{Message}\"");
+
+    string ReasonName => Reason switch
+    {
+        ExitReason.Halt => "halt",
+        ExitReason.Shutdown => "triple-fault",
+        ExitReason.DebugExit => "debug-exit",
+        ExitReason.Timeout => "timeout",
+        ExitReason.InstructionLimit => "instruction-limit",
+        _ => "unsupported",
+    };
+}
+
+/// <summary>
+/// A PC: memory with the firmware ROM at the top of the first megabyte and of the 4 GiB space, the I/O bus
+/// with the debug ports, one CPU and its execution engine. Later issues add the chipset devices and disks.
+/// </summary>
+public sealed class Machine
+{
+    /// <summary>Guest instructions run between checks of the host-side stop conditions.</summary>
+    const long SliceInstructions = 200_000;
+
+    readonly MachineConfig config;
+
+    public Machine(MachineConfig config)
+    {
+        this.config = config;
+        Memory = new PhysicalMemory(config.MemoryBytes);
+        Io = new IoBus();
+        byte[] rom = config.Rom ?? DemoRom.Build();
+        if (rom.Length == 0 || rom.Length > 256 * 1024 || rom.Length % 2048 != 0)
+            throw new ArgumentException($"ROM image must be a non-empty multiple of 2 KiB up to 256 KiB (got {rom.Length} bytes)");
+        // The ROM ends at 1 MiB (the reset vector F000:FFF0 is its last 16 bytes) and is aliased below 4 GiB.
+        Memory.MapRom((uint)(0x100000 - rom.Length), rom);
+        if (config.Cpu.AddressBusMask == 0xFFFFFFFF) Memory.MapRom((uint)(0x1_0000_0000 - rom.Length), rom);
+        else Memory.MapRom((uint)(config.Cpu.AddressBusMask + 1 - rom.Length), rom);
+        Cpu = new Processor(config.Cpu, Memory, Io);
+        Engine = new Interpreter(Cpu);
+        Io.Register(DebugConsole.Port, 1, new DebugConsole(config.DebugConsole ?? (_ => { })));
+        Io.Register(DebugExit.Port, 1, Exit);
+        Io.Register(PostCodePort.Port, 1, Post);
+        ControlPortA = new SystemControlPortA(Cpu);
+        Io.Register(SystemControlPortA.Port, 1, ControlPortA);
+    }
+
+    public PhysicalMemory Memory { get; }
+    public IoBus Io { get; }
+    public Processor Cpu { get; }
+    public IExecutionEngine Engine { get; }
+    public DebugExit Exit { get; } = new();
+    public PostCodePort Post { get; } = new();
+    public SystemControlPortA ControlPortA { get; }
+
+    /// <summary>Runs the guest until it halts for good, exits, shuts down or hits a configured limit.</summary>
+    public RunResult Run()
+    {
+        var sw = Stopwatch.StartNew();
+        long start = Cpu.InstructionCount;
+        ExitReason reason;
+        string? message = null;
+        while (true)
+        {
+            long budget = SliceInstructions;
+            if (config.MaxInstructions is { } max)
+            {
+                long left = max - (Cpu.InstructionCount - start);
+                if (left <= 0) { reason = ExitReason.InstructionLimit; break; }
+                budget = Math.Min(budget, left);
+            }
+            StopReason stop;
+            try
+            {
+                stop = Engine.Run(budget);
+            }
+            catch (EmulationStopException e)
+            {
+                reason = ExitReason.Unsupported;
+                message = e.Message;
+                Log.Error("emulation stopped at {Cs:X4}:{Eip:X8}: {Message}", Cpu.Seg[SegReg.CS].Selector, Cpu.Eip, e.Message);
+                break;
+            }
+            if (Exit.Value is not null) { reason = ExitReason.DebugExit; break; }
+            if (stop == StopReason.Shutdown) { reason = ExitReason.Shutdown; break; }
+            if (ControlPortA.ResetRequested)
+            {
+                ControlPortA.ResetRequested = false;
+                Cpu.Reset();
+                continue;
+            }
+            // No device can raise an interrupt yet, so a halted CPU stays halted.
+            if (stop == StopReason.Halted) { reason = ExitReason.Halt; break; }
+            if (config.MaxSeconds is { } secs && sw.Elapsed.TotalSeconds >= secs) { reason = ExitReason.Timeout; break; }
+        }
+        int? exitCode = Exit.Value is { } v ? (int)((v << 1) | 1) : null;
+        return new RunResult(reason, exitCode, Post.LastCode, Cpu.InstructionCount - start, sw.Elapsed.TotalSeconds, "interp", message);
+    }
+}

@@ -1,0 +1,18 @@
+using JitVm.Cpu;
+
+namespace JitVm.Machine;
+
+/// <summary>Everything needed to build a machine; the CLI fills it from options.</summary>
+public sealed record MachineConfig
+{
+    public CpuModel Cpu { get; init; } = CpuModel.I486;
+    public uint MemoryBytes { get; init; } = 16 << 20;
+    /// <summary>Raw firmware image (mapped to end at 1 MiB and at 4 GiB); null selects the built-in demo ROM.</summary>
+    public byte[]? Rom { get; init; }
+    /// <summary>Where port 0xE9 output goes (null: discarded).</summary>
+    public Action<byte>? DebugConsole { get; init; }
+    /// <summary>Wall-clock limit for <see cref="Machine.Run"/> (null: none).</summary>
+    public double? MaxSeconds { get; init; }
+    /// <summary>Guest-instruction limit (null: none).</summary>
+    public long? MaxInstructions { get; init; }
+}
