@@ -12,6 +12,9 @@ internal static unsafe class Families
         ControlFlow.Register(t);
         Stack.Register(t);
         FlagControl.Register(t);
+        ShiftRotate.Register(t);
+        MulDiv.Register(t);
+        Bcd.Register(t);
     }
 
     /// <summary>
