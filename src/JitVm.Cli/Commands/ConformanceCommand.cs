@@ -24,16 +24,17 @@ internal static class ConformanceCommand
         singlestep.Options.Add(engine);
         singlestep.Options.Add(cpu);
         singlestep.Options.Add(allow);
+        singlestep.Options.Add(verbose);
         singlestep.SetAction(r =>
         {
             GlobalOptions.ConfigureLogging(r);
-            return RunSingleStep(r.GetValue(paths)!, r.GetValue(engine)!, CpuModel.FromName(r.GetValue(cpu)!)!, r.GetValue(allow));
+            return RunSingleStep(r.GetValue(paths)!, r.GetValue(engine)!, CpuModel.FromName(r.GetValue(cpu)!)!, r.GetValue(allow), r.GetValue(verbose));
         });
         cmd.Subcommands.Add(singlestep);
         return cmd;
     }
 
-    static int RunSingleStep(string[] paths, string engine, CpuModel model, string? allowPath)
+    static int RunSingleStep(string[] paths, string engine, CpuModel model, string? allowPath, bool allFailures)
     {
         if (engine != "interp")
         {
@@ -69,6 +70,8 @@ internal static class ConformanceCommand
                 revoked += res.Revoked;
                 string note = res.FirstFailure ?? (res.AllowListed > 0 ? $"({res.AllowListed} allow-listed)" : "");
                 Console.WriteLine($"{res.Opcode,-8} {res.Passed,7} {res.Failed,7}  {note}");
+                if (allFailures)
+                    foreach (var failure in res.Failures.Skip(1)) Console.WriteLine($"{"",-24}{failure}");
             }
             catch (MooFormatException e)
             {

@@ -5,8 +5,11 @@ using JitVm.Cpu;
 namespace JitVm.Conformance.SingleStep;
 
 /// <summary>Outcome of one MOO file.</summary>
-public sealed record FileResult(string File, string Opcode, int Passed, int Failed, int AllowListed, int Revoked, string? FirstFailure)
+public sealed record FileResult(string File, string Opcode, int Passed, int Failed, int AllowListed, int Revoked, IReadOnlyList<string> Failures)
 {
+    /// <summary>The first failure outside the allow-list, with its register/memory diff.</summary>
+    public string? FirstFailure => Failures.Count > 0 ? Failures[0] : null;
+
     /// <summary>Failures not covered by the allow-list.</summary>
     public int Unexpected => Failed - AllowListed;
 }
@@ -68,7 +71,7 @@ public sealed class SingleStepRunner
         var cpu = new Processor(model, memory, new IoBus());
         var engine = engineFactory(cpu);
         int passed = 0, failed = 0, allowed = 0, revoked = 0;
-        string? first = null;
+        var failures = new List<string>();
         foreach (var test in file.Tests)
         {
             if (metadata.RevokedHashes.Contains(test.Hash))
@@ -84,9 +87,9 @@ public sealed class SingleStepRunner
             }
             failed++;
             if (allow.Reason(test.Hash, key) is not null) allowed++;
-            else first ??= $"#{test.Index} {test.Name} [{Convert.ToHexString(test.Bytes)}] {test.Hash}: {diff}";
+            else failures.Add($"#{test.Index} {test.Name} [{Convert.ToHexString(test.Bytes)}] {test.Hash}: {diff}");
         }
-        return new FileResult(path, key, passed, failed, allowed, revoked, first);
+        return new FileResult(path, key, passed, failed, allowed, revoked, failures);
     }
 
     /// <summary>Runs one test; returns null when it passes, otherwise a description of the first differences.</summary>

@@ -1,0 +1,7 @@
+#!/usr/bin/env bash
+# Runs the whole test suite on a fresh machine that has only the .NET SDK:
+# installs what the tests need from Debian, then builds and runs every test project in Release.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+tools/setup-deps.sh
+exec dotnet test JitVm.sln -c Release --nologo "$@"
