@@ -12,6 +12,8 @@ internal static unsafe class Families
         ControlFlow.Register(t);
         Stack.Register(t);
         FlagControl.Register(t);
+        Strings.Register(t);
+        InputOutput.Register(t);
     }
 
     /// <summary>
