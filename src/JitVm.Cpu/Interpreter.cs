@@ -129,6 +129,7 @@ public sealed unsafe class Interpreter : IExecutionEngine
         }
         catch (CpuFault f)
         {
+            cpu.RepeatInstruction = false;
             cpu.InstructionCount += i;
             Blocks.Current = null;
             cpu.Interrupt(f.Vector, InterruptSource.Exception, f.HasErrorCode, f.ErrorCode);
@@ -136,8 +137,14 @@ public sealed unsafe class Interpreter : IExecutionEngine
         }
         cpu.InstructionCount += i;
         Blocks.Current = null;
+        if (cpu.RepeatInstruction)
+        {
+            // An unfinished REP string instruction: its registers hold the progress so far; run it again next.
+            cpu.RepeatInstruction = false;
+            cpu.Eip = eip0 + insns[i - 1].Offset;
+        }
         // Unless the last instruction run was a branch (which set EIP), continue after it.
-        if (!(i == insns.Length && block.EndsInBranch))
+        else if (!(i == insns.Length && block.EndsInBranch))
         {
             ref Insn last = ref insns[i - 1];
             cpu.Eip = eip0 + last.Offset + last.Length;

@@ -47,6 +47,13 @@ public sealed partial class Processor
     /// </summary>
     public bool ExitBlock;
 
+    /// <summary>
+    /// Set (together with <see cref="ExitBlock"/>) by a handler that stopped part-way and must run again: a REP
+    /// string instruction that reached its per-call iteration cap with work left. The dispatcher then leaves EIP
+    /// on the instruction instead of advancing past it, and clears the flag.
+    /// </summary>
+    public bool RepeatInstruction;
+
     public CpuModel Model { get; }
     public PhysicalMemory Memory { get; }
     public IoBus Io { get; }

@@ -15,6 +15,8 @@ internal static unsafe class Families
         ShiftRotate.Register(t);
         MulDiv.Register(t);
         Bcd.Register(t);
+        Strings.Register(t);
+        InputOutput.Register(t);
     }
 
     /// <summary>
