@@ -60,8 +60,8 @@ public sealed class Machine
         Memory = new PhysicalMemory(config.MemoryBytes);
         Io = new IoBus();
         byte[] rom = config.Rom ?? DemoRom.Build();
-        if (rom.Length == 0 || rom.Length > 256 * 1024 || rom.Length % 2048 != 0)
-            throw new ArgumentException($"ROM image must be a non-empty multiple of 2 KiB up to 256 KiB (got {rom.Length} bytes)");
+        if (rom.Length == 0 || rom.Length > 256 * 1024 || rom.Length % 4096 != 0)
+            throw new ArgumentException($"ROM image must be a non-empty multiple of 4 KiB up to 256 KiB (got {rom.Length} bytes)");
         // The ROM ends at 1 MiB (the reset vector F000:FFF0 is its last 16 bytes) and is aliased below 4 GiB.
         Memory.MapRom((uint)(0x100000 - rom.Length), rom);
         if (config.Cpu.AddressBusMask == 0xFFFFFFFF) Memory.MapRom((uint)(0x1_0000_0000 - rom.Length), rom);

@@ -124,7 +124,9 @@ public static class DemoRom
         a.mov(eax, ebx);
         a.mov(ebx, edx);
         a.loop(fib);
+        a.mov(edi, eax);                             // print clobbers AL and SI
         Print($"fib({FibonacciIndex}) = ");
+        a.mov(eax, edi);
         a.call(printDec);
         a.call(newline);
 
