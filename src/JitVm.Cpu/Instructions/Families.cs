@@ -12,6 +12,11 @@ internal static unsafe class Families
         ControlFlow.Register(t);
         Stack.Register(t);
         FlagControl.Register(t);
+        Bits.Register(t);
+        Conditional.Register(t);
+        Exchange.Register(t);
+        SystemInstructions.Register(t);
+        X87Escape.Register(t);
     }
 
     /// <summary>
