@@ -30,9 +30,9 @@ public class DecoderModelRuleTests
     }
 
     [Fact]
-    public void ElevenByteLdsWithRegisterOperandIsUndefinedNotTooLongOnThe286()
+    public void LdsWithRegisterOperandIsUndefinedNotTooLongOnThe286()
     {
-        // Iced reads this as a 12-byte VEX instruction (over the 286's 10-byte limit); as LDS it is 7 bytes.
+        // Iced reads this as a 12-byte VEX instruction (over the 286's 10-byte limit); as LDS it is 7 bytes (#UD).
         var m = new TestMachine(CpuModel.I286);
         m.LoadBytes(0x26, 0x2E, 0x26, 0x2E, 0x2E, 0xC5, 0xFD, 0x70, 0x90, 0xBB, 0x78, 0xB6);
         m.Run();
