@@ -8,8 +8,9 @@ namespace JitVm.Cpu.Decoding;
 /// Decodes a guest basic block starting at CS:EIP with Iced and turns each instruction into an
 /// <see cref="Insn"/>: handler chosen from the <see cref="HandlerTable"/> (register or memory form), operands
 /// reduced to register byte offsets, effective-address parts and immediates. Model rules that Iced does not
-/// know (the 286's missing prefixes and 10-byte limit, generation-specific opcodes) are applied here by
-/// substituting a handler that raises the architected exception.
+/// know (the 286's missing prefixes, FS/GS and 10-byte limit, generation- and CPUID-feature-specific opcodes,
+/// the legacy meaning of the VEX/EVEX/XOP escape bytes, reserved x87 escape encodings) are applied here,
+/// mostly by substituting a handler that raises the architected exception.
 /// </summary>
 public sealed unsafe class BlockDecoder
 {
@@ -21,11 +22,20 @@ public sealed unsafe class BlockDecoder
     readonly FetchReader reader;
     readonly Decoder decoder16, decoder32;
     readonly Insn[] scratch = new Insn[MaxInstructions];
+    /// <summary>CPUID.1:EDX of the model (0 without CPUID): instructions gated on a feature bit need it.</summary>
+    readonly uint features;
+    /// <summary>
+    /// The model decodes VEX (AVX, CPUID.1:ECX bit 28). No model here does, nor EVEX or XOP; without them
+    /// C4/C5/62/8F keep their legacy meaning (see <see cref="FetchReader.LegacyEscapeLength"/>).
+    /// </summary>
+    readonly bool hasVex;
 
     public BlockDecoder(Processor cpu, HandlerTable table)
     {
         this.cpu = cpu;
         this.table = table;
+        features = cpu.Model.Cpuid?.FeaturesEdx ?? 0;
+        hasVex = ((cpu.Model.Cpuid?.FeaturesEcx ?? 0) & (1u << 28)) != 0;
         reader = new FetchReader(cpu);
         var options = cpu.Model.Is286
             ? DecoderOptions.NoInvalidCheck | DecoderOptions.Loadall286
@@ -50,10 +60,40 @@ public sealed unsafe class BlockDecoder
         while (count < MaxInstructions)
         {
             reader.BeginInstruction();
+            ulong ip = decoder.IP;
             decoder.Decode(out Instruction ins);
             ref Insn d = ref scratch[count];
             d = default;
             d.Offset = (ushort)offset;
+
+            // Iced reads C4/C5 (and 62, 8F) followed by certain bytes as VEX (EVEX, XOP) prefixes, which do not
+            // exist on these models: there the bytes are LES/LDS/BOUND with a register operand, or an undefined
+            // member of the POP r/m group, all #UD once the ModRM byte is fetched. Iced may have read further (or
+            // faulted further on), so the instruction is rebuilt here from the bytes themselves.
+            int legacyLength = hasVex ? 0 : reader.LegacyEscapeLength();
+            if (legacyLength > 0)
+            {
+                if (legacyLength > cpu.Model.MaxInstructionLength) SetFault(ref d, CpuVectors.GP, 0, true);
+                else SetFault(ref d, CpuVectors.UD, 0, false);
+                d.Length = (byte)legacyLength;
+                count++;
+                endsInBranch = true;
+                lastPhys = reader.PhysOf(legacyLength - 1);
+                break;
+            }
+
+            // Every D8-DF byte pair is an x87 escape to the CPU (the coprocessor decides what it means), but Iced
+            // rejects the encodings that no FPU defines (D9 /1 m, D9 D1, DD F0...). Decode those again as D8 with
+            // the same ModRM, which has the same length and memory operand, and run the generic escape handler.
+            bool reservedEscape = false;
+            int esc = ins.IsInvalid ? reader.EscapeOpcodeIndex() : -1;
+            if (esc >= 0)
+            {
+                reader.Rewind(esc, 0xD8);
+                decoder.IP = ip;
+                decoder.Decode(out ins);
+                reservedEscape = !ins.IsInvalid;
+            }
 
             if (ins.IsInvalid)
             {
@@ -83,7 +123,15 @@ public sealed unsafe class BlockDecoder
             bool raises = true;
             if (ins.Length > cpu.Model.MaxInstructionLength)
                 SetFault(ref d, CpuVectors.GP, 0, true);
-            else if (!entry.IsDefined || entry.MinGeneration > cpu.Model.Generation || (cpu.Model.Is286 && reader.Has386Prefix()))
+            else if (reservedEscape)
+            {
+                // Code INVALID tells an x87 implementation this is not the D8 instruction it was decoded as.
+                d.Code = (ushort)Code.INVALID;
+                d.Handler = HasMemoryOperand(in ins) ? &X87Escape.EscapeMemory : &X87Escape.EscapeRegister;
+                raises = false;
+            }
+            else if (!entry.IsDefined || entry.MinGeneration > cpu.Model.Generation || (entry.RequiredFeatures & ~features) != 0 ||
+                     (cpu.Model.Is286 && (reader.Has386Prefix() || HasFsGsOperand(in ins))))
                 SetFault(ref d, CpuVectors.UD, 0, false);
             else
             {
@@ -115,6 +163,17 @@ public sealed unsafe class BlockDecoder
         d.Imm = (uint)vector;
         d.Imm2 = error;
         d.R0 = hasError ? (byte)1 : (byte)0;
+    }
+
+    /// <summary>
+    /// MOV to or from FS/GS (8C/8E with ModRM.reg 4 or 5). The 286 has no FS or GS: the hardware vectors show
+    /// it raising #UD for those reg values, as for 6 and 7 (it does not alias them to another register).
+    /// </summary>
+    static bool HasFsGsOperand(in Instruction ins)
+    {
+        for (int k = 0; k < ins.OpCount; k++)
+            if (ins.GetOpKind(k) == OpKind.Register && ins.GetOpRegister(k) is Register.FS or Register.GS) return true;
+        return false;
     }
 
     static bool HasMemoryOperand(in Instruction ins)
@@ -226,8 +285,15 @@ public sealed unsafe class BlockDecoder
         readonly Processor cpu;
         uint csBase, limit, eip, linPage, physPage;
         readonly byte[] bytes = new byte[16];
+        /// <summary>Physical address of each byte in <see cref="bytes"/>.</summary>
+        readonly uint[] physOf = new uint[16];
         int insnBytes;
         uint firstPage;
+        // Reader state at the start of the current instruction (for Rewind), and a byte to substitute.
+        uint startEip, startLinPage, startPhysPage, startLastPhys;
+        bool startCrossed;
+        int patchIndex = -1;
+        byte patchByte;
 
         public FetchReader(Processor cpu) => this.cpu = cpu;
 
@@ -252,7 +318,66 @@ public sealed unsafe class BlockDecoder
             LastPhys = phys;
         }
 
-        public void BeginInstruction() => insnBytes = 0;
+        public void BeginInstruction()
+        {
+            insnBytes = 0;
+            patchIndex = -1;
+            startEip = eip;
+            startLinPage = linPage;
+            startPhysPage = physPage;
+            startLastPhys = LastPhys;
+            startCrossed = CrossedPage;
+        }
+
+        /// <summary>
+        /// Restarts the current instruction from its first byte, handing the decoder <paramref name="value"/>
+        /// instead of the byte at <paramref name="index"/> (which is still fetched, with its checks).
+        /// </summary>
+        public void Rewind(int index, byte value)
+        {
+            eip = startEip;
+            linPage = startLinPage;
+            physPage = startPhysPage;
+            LastPhys = startLastPhys;
+            CrossedPage = startCrossed;
+            Failed = false;
+            insnBytes = 0;
+            patchIndex = index;
+            patchByte = value;
+        }
+
+        /// <summary>Physical address of byte <paramref name="index"/> of the current instruction (already read).</summary>
+        public uint PhysOf(int index) => physOf[Math.Min(index, physOf.Length - 1)];
+
+        /// <summary>Index of the first byte after the legacy prefixes among the bytes read, or -1.</summary>
+        int OpcodeIndex()
+        {
+            int n = Math.Min(insnBytes, bytes.Length);
+            for (int i = 0; i < n; i++)
+                if (bytes[i] is not (0x26 or 0x2E or 0x36 or 0x3E or 0x64 or 0x65 or 0x66 or 0x67 or 0xF0 or 0xF2 or 0xF3)) return i;
+            return -1;
+        }
+
+        /// <summary>
+        /// When the instruction read is C4/C5/62 with a register ModRM (mod = 3), or 8F with ModRM.reg not 0 -
+        /// the encodings Iced takes for VEX, EVEX and XOP - the length of its legacy form up to the ModRM byte
+        /// (prefixes, opcode, ModRM); otherwise 0.
+        /// </summary>
+        public int LegacyEscapeLength()
+        {
+            int p = OpcodeIndex();
+            if (p < 0 || p + 1 >= Math.Min(insnBytes, bytes.Length)) return 0;
+            byte op = bytes[p], modrm = bytes[p + 1];
+            bool legacyUd = op is 0xC4 or 0xC5 or 0x62 ? modrm >= 0xC0 : op == 0x8F && (modrm & 0x38) != 0;
+            return legacyUd ? p + 2 : 0;
+        }
+
+        /// <summary>Index of an x87 escape opcode (D8-DF) whose ModRM byte was read, or -1.</summary>
+        public int EscapeOpcodeIndex()
+        {
+            int p = OpcodeIndex();
+            return p >= 0 && p + 1 < Math.Min(insnBytes, bytes.Length) && bytes[p] is >= 0xD8 and <= 0xDF ? p : -1;
+        }
 
         /// <summary>The 286 has no operand/address-size or FS/GS prefixes (0x64-0x67).</summary>
         public bool Has386Prefix()
@@ -292,8 +417,13 @@ public sealed unsafe class BlockDecoder
             uint phys = physPage | (lin & PhysicalMemory.PageMask);
             LastPhys = phys;
             byte b = cpu.Memory.Read8(phys);
+            if (insnBytes == patchIndex) b = patchByte;
             eip++;
-            if (insnBytes < bytes.Length) bytes[insnBytes] = b;
+            if (insnBytes < bytes.Length)
+            {
+                bytes[insnBytes] = b;
+                physOf[insnBytes] = phys;
+            }
             insnBytes++;
             return b;
         }

@@ -27,6 +27,8 @@ public sealed unsafe class HandlerTable
         public delegate* managed<Processor, ref Insn, void> Mem;
         public HandlerFlags Flags;
         public CpuGeneration MinGeneration;
+        /// <summary>CPUID.1:EDX feature bits the model must advertise (0: none); checked by the decoder.</summary>
+        public uint RequiredFeatures;
         public readonly bool IsDefined => Reg != null || Mem != null;
     }
 
@@ -46,11 +48,16 @@ public sealed unsafe class HandlerTable
 
     /// <summary>Registers one handler used for both the register and memory forms (or a form without r/m).</summary>
     public void Add(Code code, delegate* managed<Processor, ref Insn, void> handler, HandlerFlags flags = HandlerFlags.None,
-        CpuGeneration min = CpuGeneration.I286) => AddRm(code, handler, handler, flags, min);
+        CpuGeneration min = CpuGeneration.I286, uint features = 0) => AddRm(code, handler, handler, flags, min, features);
 
     /// <summary>Registers the register-operand and memory-operand handlers of an r/m form.</summary>
+    /// <param name="features">
+    /// CPUID.1:EDX bits (<see cref="CpuidInfo"/>.Feature*) the model must advertise, for instructions whose presence
+    /// software detects through CPUID (CMOV, CMPXCHG8B, RDTSC, RDMSR): without them the decoder substitutes #UD,
+    /// so the check costs nothing at run time.
+    /// </param>
     public void AddRm(Code code, delegate* managed<Processor, ref Insn, void> reg, delegate* managed<Processor, ref Insn, void> mem,
-        HandlerFlags flags = HandlerFlags.None, CpuGeneration min = CpuGeneration.I286)
+        HandlerFlags flags = HandlerFlags.None, CpuGeneration min = CpuGeneration.I286, uint features = 0)
     {
         ref Entry e = ref entries[(int)code];
         if (e.IsDefined) throw new InvalidOperationException($"handler for {code} registered twice");
@@ -58,6 +65,7 @@ public sealed unsafe class HandlerTable
         e.Mem = mem;
         e.Flags = flags;
         e.MinGeneration = min;
+        e.RequiredFeatures = features;
     }
 
     /// <summary>Every code with a handler (coverage tests, diagnostics).</summary>

@@ -191,7 +191,7 @@ internal static unsafe class ControlFlow
 
     static Code C(string name) => Enum.Parse<Code>(name);
 
-    static readonly string[] Conditions = ["o", "no", "b", "ae", "e", "ne", "be", "a", "s", "ns", "p", "np", "l", "ge", "le", "g"];
+    internal static readonly string[] Conditions = ["o", "no", "b", "ae", "e", "ne", "be", "a", "s", "ns", "p", "np", "l", "ge", "le", "g"];
 
     internal static void Register(HandlerTable t)
     {

@@ -17,6 +17,11 @@ internal static unsafe class Families
         Bcd.Register(t);
         Strings.Register(t);
         InputOutput.Register(t);
+        Bits.Register(t);
+        Conditional.Register(t);
+        Exchange.Register(t);
+        SystemInstructions.Register(t);
+        X87Escape.Register(t);
     }
 
     /// <summary>

@@ -1,0 +1,45 @@
+namespace JitVm.Cpu;
+
+/// <summary>
+/// System state beyond the registers of Processor.cs: CR4 bits, the time-stamp counter, and the side effects of
+/// writing CR0. The instruction handlers (Instructions/SystemInstructions.cs) validate values per model and
+/// privilege; what is here only commits them.
+/// </summary>
+public sealed partial class Processor
+{
+    public const uint Cr4VME = 1, Cr4PVI = 2, Cr4TSD = 4, Cr4DE = 8, Cr4PSE = 0x10, Cr4PAE = 0x20, Cr4MCE = 0x40,
+        Cr4PGE = 0x80, Cr4PCE = 0x100;
+
+    /// <summary>
+    /// Time-stamp counter ticks per retired instruction: a rough cycles-per-instruction figure for 486/Pentium
+    /// class code. Guests calibrate the TSC against the PIT, so only its monotonic growth matters.
+    /// </summary>
+    public const int TscTicksPerInstruction = 2;
+
+    ulong tscBase;
+
+    /// <summary>
+    /// The time-stamp counter (RDTSC, MSR 10h): derived from <see cref="InstructionCount"/>, so it never goes
+    /// backwards and costs nothing while nobody reads it. Writing it moves the base.
+    /// </summary>
+    public ulong TimeStampCounter
+    {
+        get => (ulong)InstructionCount * TscTicksPerInstruction + tscBase;
+        set => tscBase = value - (ulong)InstructionCount * TscTicksPerInstruction;
+    }
+
+    /// <summary>
+    /// Commits a new, already validated CR0 value. Changing PE, PG or WP changes how linear addresses are
+    /// translated and checked, so the TLB is flushed; changing PE also switches the segment caches between
+    /// real-mode and protected-mode type checks. The current block ends (what follows may run in another mode).
+    /// </summary>
+    public void WriteCr0(uint value)
+    {
+        uint changed = Cr0 ^ value;
+        Cr0 = value;
+        if ((changed & (Cr0PE | Cr0PG | Cr0WP)) != 0) FlushTlb();
+        if ((changed & Cr0PE) != 0)
+            for (int s = 0; s < 6; s++) Seg[s].UpdateLimits(ProtectedMode);
+        ExitBlock = true;
+    }
+}
