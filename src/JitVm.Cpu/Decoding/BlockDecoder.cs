@@ -17,6 +17,9 @@ public sealed unsafe class BlockDecoder
     /// <summary>Upper bound on instructions per block (the translator caps traces separately).</summary>
     public const int MaxInstructions = 48;
 
+    /// <summary>Iced never reads more than this many bytes for one instruction.</summary>
+    const int IcedMaxLength = 15;
+
     readonly Processor cpu;
     readonly HandlerTable table;
     readonly FetchReader reader;
@@ -103,9 +106,12 @@ public sealed unsafe class BlockDecoder
                     if (count > 0) break;
                     SetFault(ref d, reader.FaultVector, reader.FaultError, reader.FaultHasError);
                 }
-                else if (reader.InstructionBytes >= cpu.Model.MaxInstructionLength && decoder.LastError == DecoderError.NoMoreBytes)
+                else if (reader.InstructionBytes > cpu.Model.MaxInstructionLength || reader.InstructionBytes >= IcedMaxLength)
                 {
-                    SetFault(ref d, CpuVectors.GP, 0, true);                      // longer than the CPU allows
+                    // Longer than the CPU allows. Iced stops at 15 bytes and reports an invalid instruction, so an
+                    // undecodable 15-byte sequence counts as over-long (a real 15-byte invalid opcode would be #UD;
+                    // only prefix padding reaches that length).
+                    SetFault(ref d, CpuVectors.GP, 0, true);
                 }
                 else
                 {
