@@ -6,7 +6,20 @@ namespace JitVm.Cli;
 /// <summary>The <c>jitvm</c> console host.</summary>
 public static class Program
 {
-    public static int Main(string[] args) => BuildRoot().Parse(args).Invoke();
+    public static int Main(string[] args)
+    {
+        try
+        {
+            return BuildRoot().Parse(args).Invoke();
+        }
+        catch (Exception e)
+        {
+            // A bug in the emulator, not bad input: say so plainly instead of dumping an unhandled exception.
+            Console.Error.WriteLine($"jitvm: internal error: {e.GetType().Name}: {e.Message}");
+            Console.Error.WriteLine(e.StackTrace);
+            return 70;
+        }
+    }
 
     public static RootCommand BuildRoot()
     {

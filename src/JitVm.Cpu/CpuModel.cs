@@ -42,6 +42,8 @@ public sealed record CpuModel
 
     public bool Is286 => Generation == CpuGeneration.I286;
 
+    public override string ToString() => Name;
+
     /// <summary>The 286 ignores a LOCK prefix it does not need; the 386 and later raise #UD.</summary>
     public bool LockPrefixChecked => Generation >= CpuGeneration.I386;
 
@@ -67,14 +69,83 @@ public sealed record CpuModel
 
     public static readonly CpuModel I386 = new() { Name = "386", Generation = CpuGeneration.I386 };
 
-    /// <summary>A late 486DX (has CPUID). The FPU bit is off until the x87 lands.</summary>
+    // Presets advertise only what is implemented: FPU, VME, PSE, PGE and SEP are added as those features land.
+
+    /// <summary>A late 486DX with CPUID (486s had no TSC or CMPXCHG8B).</summary>
     public static readonly CpuModel I486 = new()
     {
         Name = "486", Generation = CpuGeneration.I486,
-        Cpuid = new CpuidInfo("GenuineIntel", 4, 8, 0, CpuidInfo.FeatureVme | CpuidInfo.FeatureTsc | CpuidInfo.FeatureCx8, 0),
+        Cpuid = new CpuidInfo("GenuineIntel", 4, 8, 0, 0, 0),
     };
 
-    public static IReadOnlyList<CpuModel> Presets { get; } = [I286, I386, I486];
+    /// <summary>A Pentium (P54C): debugging extensions, TSC, MSRs, CMPXCHG8B.</summary>
+    public static readonly CpuModel Pentium = new()
+    {
+        Name = "pentium", Generation = CpuGeneration.Pentium,
+        Cpuid = new CpuidInfo("GenuineIntel", 5, 2, 5, CpuidInfo.FeatureDe | CpuidInfo.FeatureTsc | CpuidInfo.FeatureMsr | CpuidInfo.FeatureCx8, 0),
+    };
+
+    public static IReadOnlyList<CpuModel> Presets { get; } = [I286, I386, I486, Pentium];
+
+    /// <summary>CPUID.1:EDX features <see cref="Parse"/> can switch: the ones the emulator implements.</summary>
+    public static IReadOnlyDictionary<string, uint> FeatureNames { get; } = new Dictionary<string, uint>(StringComparer.OrdinalIgnoreCase)
+    {
+        ["de"] = CpuidInfo.FeatureDe, ["tsc"] = CpuidInfo.FeatureTsc, ["msr"] = CpuidInfo.FeatureMsr,
+        ["cx8"] = CpuidInfo.FeatureCx8, ["cmov"] = CpuidInfo.FeatureCmov,
+    };
+
+    /// <summary>
+    /// Parses a model specification like QEMU's <c>-cpu</c>: a preset name, then optional comma-separated
+    /// overrides of what CPUID reports: <c>vendor=GenuineIntel</c>, <c>family=</c>, <c>model=</c>, <c>stepping=</c>,
+    /// <c>features=+tsc-vme</c>. Example: <c>486,vendor=AuthenticAMD,model=3,features=+tsc</c>.
+    /// </summary>
+    /// <exception cref="FormatException">Unknown preset or key, bad value, or CPUID settings on a CPU without CPUID.</exception>
+    public static CpuModel Parse(string spec)
+    {
+        var parts = spec.Split(',', StringSplitOptions.TrimEntries);
+        var model = FromName(parts[0]) ?? throw new FormatException(
+            $"unknown CPU model '{parts[0]}' (known: {string.Join(", ", Presets.Select(p => p.Name))})");
+        if (parts.Length == 1) return model;
+        var id = model.Cpuid ?? throw new FormatException($"the {model.Name} has no CPUID; it cannot take CPUID settings");
+        foreach (var part in parts.Skip(1))
+        {
+            int eq = part.IndexOf('=');
+            if (eq <= 0) throw new FormatException($"expected key=value in CPU option '{part}'");
+            string key = part[..eq].ToLowerInvariant(), value = part[(eq + 1)..];
+            id = key switch
+            {
+                "vendor" => value.Length == 12 && value.All(c => c is >= ' ' and <= '~') ? id with { Vendor = value }
+                    : throw new FormatException("vendor must be 12 printable ASCII characters"),
+                "family" => id with { Family = Nibble(key, value) },
+                "model" => id with { Model = Nibble(key, value) },
+                "stepping" => id with { Stepping = Nibble(key, value) },
+                "features" => id with { FeaturesEdx = ApplyFeatures(id.FeaturesEdx, value) },
+                _ => throw new FormatException($"unknown CPU option '{key}' (vendor, family, model, stepping, features)"),
+            };
+        }
+        return model with { Name = spec, Cpuid = id };
+    }
+
+    static int Nibble(string key, string value) =>
+        int.TryParse(value, out int n) && n is >= 0 and <= 15 ? n : throw new FormatException($"{key} must be 0..15");
+
+    static uint ApplyFeatures(uint edx, string list)
+    {
+        int i = 0;
+        while (i < list.Length)
+        {
+            char sign = list[i];
+            if (sign is not ('+' or '-')) throw new FormatException($"features: expected +name or -name at '{list[i..]}'");
+            int end = list.IndexOfAny(['+', '-'], i + 1);
+            if (end < 0) end = list.Length;
+            string name = list[(i + 1)..end];
+            if (!FeatureNames.TryGetValue(name, out uint bit))
+                throw new FormatException($"unknown feature '{name}' (known: {string.Join(", ", FeatureNames.Keys)})");
+            edx = sign == '+' ? edx | bit : edx & ~bit;
+            i = end;
+        }
+        return edx;
+    }
 
     /// <summary>Finds a preset by name ("286", "386", "486").</summary>
     public static CpuModel? FromName(string name) =>

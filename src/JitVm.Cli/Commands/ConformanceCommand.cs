@@ -14,8 +14,7 @@ internal static class ConformanceCommand
         var paths = new Argument<string[]>("paths") { Description = "MOO files or directories of them", Arity = ArgumentArity.OneOrMore };
         var engine = new Option<string>("--engine") { Description = "Execution engine: interp or jit", DefaultValueFactory = _ => "interp" };
         engine.AcceptOnlyFromAmong("interp", "jit");
-        var cpu = new Option<string>("--cpu") { Description = "CPU model the vectors were captured on: 286, 386 or 486", DefaultValueFactory = _ => "386" };
-        cpu.AcceptOnlyFromAmong(CpuModel.Presets.Select(p => p.Name).ToArray());
+        var cpu = GlobalOptions.CpuOption("386", "CPU model the vectors were captured on");
         var allow = new Option<string?>("--allow-list") { Description = "Allow-list file (default: the project's list for the vector set)" };
         var verbose = new Option<bool>("--all-failures") { Description = "Print every failing test, not just the first per file" };
 
@@ -28,7 +27,7 @@ internal static class ConformanceCommand
         singlestep.SetAction(r =>
         {
             GlobalOptions.ConfigureLogging(r);
-            return RunSingleStep(r.GetValue(paths)!, r.GetValue(engine)!, CpuModel.FromName(r.GetValue(cpu)!)!, r.GetValue(allow), r.GetValue(verbose));
+            return RunSingleStep(r.GetValue(paths)!, r.GetValue(engine)!, r.GetValue(cpu)!, r.GetValue(allow), r.GetValue(verbose));
         });
         cmd.Subcommands.Add(singlestep);
         return cmd;
@@ -46,6 +45,7 @@ internal static class ConformanceCommand
         try
         {
             files = SingleStepRunner.ExpandPaths(paths).ToList();
+            if (files.Count == 0) throw new FileNotFoundException($"no .MOO or .MOO.gz files in {string.Join(", ", paths)}");
             allow = allowPath is null ? DefaultAllowLists.For(model) : AllowList.Parse(File.ReadAllText(allowPath), allowPath);
         }
         catch (Exception e) when (e is IOException or FormatException or UnauthorizedAccessException)

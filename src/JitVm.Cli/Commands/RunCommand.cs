@@ -14,8 +14,7 @@ internal static class RunCommand
         var cmd = new Command("run", "Run a guest (default: the built-in demo ROM)");
         var engine = new Option<string>("--engine") { Description = "Execution engine: interp, jit or auto", DefaultValueFactory = _ => "auto" };
         engine.AcceptOnlyFromAmong("interp", "jit", "auto");
-        var cpu = new Option<string>("--cpu") { Description = "CPU model: 286, 386 or 486", DefaultValueFactory = _ => "486" };
-        cpu.AcceptOnlyFromAmong(CpuModel.Presets.Select(p => p.Name).ToArray());
+        var cpu = GlobalOptions.CpuOption("486", "CPU model");
         var memory = new Option<string>("--memory") { Description = "Guest RAM, e.g. 16M, 64M, 1G", DefaultValueFactory = _ => "16M" };
         var rom = new Option<FileInfo?>("--rom") { Description = "Raw firmware image (ends at 1 MiB; the reset vector is its last 16 bytes)" };
         var debugcon = new Option<string>("--debugcon") { Description = "Port 0xE9 output: stdio, file:PATH or none", DefaultValueFactory = _ => "stdio" };
@@ -75,7 +74,7 @@ internal static class RunCommand
             {
                 machine = new Machine.Machine(new MachineConfig
                 {
-                    Cpu = CpuModel.FromName(r.GetValue(cpu)!)!,
+                    Cpu = r.GetValue(cpu)!,
                     MemoryBytes = ramBytes,
                     Rom = romImage,
                     DebugConsole = sink,
@@ -88,7 +87,7 @@ internal static class RunCommand
                 Console.Error.WriteLine($"error: {e.Message}");
                 return 2;
             }
-            Log.Information("starting guest: cpu={Cpu} memory={Memory} engine={Engine}", r.GetValue(cpu), ramBytes, eng);
+            Log.Information("starting guest: cpu={Cpu} memory={Memory} engine={Engine}", r.GetValue(cpu)!.Name, ramBytes, eng);
             var result = machine.Run();
             stdout.Flush();
             debugFile?.Dispose();

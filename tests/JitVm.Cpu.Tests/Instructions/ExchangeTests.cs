@@ -90,7 +90,7 @@ public class ExchangeTests
     [Fact]
     public void Cmpxchg8bComparesEdxEaxWithMemory()
     {
-        var m = new TestMachine(CpuModel.I486);
+        var m = new TestMachine(CpuModel.Pentium);
         m.Memory.Poke(0x7000, [1, 0, 0, 0, 2, 0, 0, 0]);
         m.Load(x =>
         {
@@ -107,7 +107,7 @@ public class ExchangeTests
     [Fact]
     public void Cmpxchg8bUnequalLoadsEdxEax()
     {
-        var m = new TestMachine(CpuModel.I486);
+        var m = new TestMachine(CpuModel.Pentium);
         m.Memory.Poke(0x7000, [0x78, 0x56, 0x34, 0x12, 0xF0, 0xDE, 0xBC, 0x9A]);
         m.Load(x => { x.xor(eax, eax); x.xor(edx, edx); x.mov(bx, 0x7000); x.cmpxchg8b(__qword_ptr[bx]); x.setz(cl); });
         m.Run();

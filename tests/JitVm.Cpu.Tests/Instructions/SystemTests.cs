@@ -66,7 +66,7 @@ public class SystemTests
     [Fact]
     public void RdtscIncreasesBetweenReads()
     {
-        var m = new TestMachine(CpuModel.I486);
+        var m = new TestMachine(CpuModel.Pentium);
         m.Load(x =>
         {
             x.rdtsc(); x.mov(esi, eax); x.mov(edi, edx);
@@ -116,7 +116,7 @@ public class SystemTests
     [Fact]
     public void MsrInstructionsNeedTheMsrFeature()
     {
-        var m = new TestMachine(CpuModel.I486);           // advertises TSC but not MSR
+        var m = new TestMachine(CpuModel.Parse("486,features=+tsc"));   // TSC but not MSR
         m.Load(x => { x.mov(ecx, 0x10); x.rdmsr(); });
         m.Run();
         Assert.Equal(1, m.Exceptions(CpuVectors.UD));
@@ -134,7 +134,7 @@ public class SystemTests
     [Fact]
     public void RdtscIsAllowedAtCplZeroWithTsd()
     {
-        var m = new TestMachine(CpuModel.I486);
+        var m = new TestMachine(CpuModel.Pentium);
         m.Load(x => { x.mov(eax, Processor.Cr4TSD); x.mov(cr4, eax); x.rdtsc(); });
         m.Run();
         Assert.False(m.InHandler);
@@ -246,7 +246,7 @@ public class SystemTests
     [Fact]
     public void Cr4BitsOfFeaturesTheModelLacksAreReserved()
     {
-        var m = new TestMachine(CpuModel.I486);          // VME TSC CX8: no PSE
+        var m = new TestMachine(CpuModel.I486);          // no PSE
         m.Load(x => { x.mov(eax, Processor.Cr4PSE); x.mov(cr4, eax); });
         m.Run();
         Assert.Equal(1, m.Exceptions(CpuVectors.GP));
