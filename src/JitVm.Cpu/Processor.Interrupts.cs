@@ -69,7 +69,7 @@ public sealed partial class Processor
         // Real mode: the IVT entry is a far pointer (offset, segment) at IDTR.base + 4·vector.
         uint entry = (uint)vector * 4;
         if (entry + 3 > Idtr.Limit) Fault(CpuVectors.GP, entry * 2 + 2);
-        uint target = ReadLin32(Idtr.Base + entry);
+        uint target = ReadSys32(Idtr.Base + entry);
         uint flags = GetEflags();
         Push16(flags);
         Push16(Seg[SegReg.CS].Selector);

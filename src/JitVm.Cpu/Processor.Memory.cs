@@ -174,6 +174,18 @@ public sealed partial class Processor
         Memory.Write(phys, v, size);
     }
 
+    // ---------------- system (implicit supervisor) accesses ----------------
+    // Descriptor tables, the IDT, the TSS and the real-mode IVT are read and written by the processor itself with
+    // supervisor privilege whatever the CPL (SDM vol. 3, 4.6 "implicit supervisor-mode accesses"). Everything that
+    // touches them goes through these, so paging can apply supervisor rules to them in one place.
+
+    public byte ReadSys8(uint lin) => ReadLin8(lin);
+    public ushort ReadSys16(uint lin) => ReadLin16(lin);
+    public uint ReadSys32(uint lin) => ReadLin32(lin);
+    public void WriteSys8(uint lin, uint v) => WriteLin8(lin, v);
+    public void WriteSys16(uint lin, uint v) => WriteLin16(lin, v);
+    public void WriteSys32(uint lin, uint v) => WriteLin32(lin, v);
+
     // ---------------- segmented accesses ----------------
 
     /// <summary>Effective address of a decoded memory operand: (base + index·scale + disp) masked to the address size.</summary>

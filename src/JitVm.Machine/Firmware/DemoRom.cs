@@ -1,4 +1,3 @@
-using System.Text;
 using Iced.Intel;
 using static Iced.Intel.AssemblerRegisters;
 
@@ -14,8 +13,7 @@ namespace JitVm.Machine.Firmware;
 public static class DemoRom
 {
     public const int Size = 0x10000;
-    const ushort RomSegment = 0xF000;
-    const ushort StringBase = 0xC000;
+    const ushort RomSegment = RomBuilder.RomSegment;
 
     // RAM layout (segment 0).
     const ushort SieveBase = 0x1000, SieveSize = 10000;
@@ -30,21 +28,9 @@ public static class DemoRom
 
     public static byte[] Build()
     {
-        var strings = new Dictionary<string, ushort>();
-        var stringBytes = new List<byte>();
-        ushort S(string text)
-        {
-            if (!strings.TryGetValue(text, out var off))
-            {
-                off = (ushort)(StringBase + stringBytes.Count);
-                strings[text] = off;
-                stringBytes.AddRange(Encoding.ASCII.GetBytes(text));
-                stringBytes.Add(0);
-            }
-            return off;
-        }
-
-        var a = new Assembler(16);
+        var rom = new RomBuilder();
+        ushort S(string text) => rom.Str(text);
+        var a = rom.Code;
         var print = a.CreateLabel("print");
         var printDec = a.CreateLabel("print_dec");
         var printHex = a.CreateLabel("print_hex16");
@@ -328,39 +314,18 @@ public static class DemoRom
         a.pop(bp);
         a.iret();
 
-        var writer = new ImageWriter();
-        var result = a.Assemble(writer, 0, BlockEncoderOptions.ReturnNewInstructionOffsets);
-        byte[] code = writer.Bytes.ToArray();
-        if (code.Length > StringBase) throw new InvalidOperationException("demo ROM code overflows into its string table");
-
+        byte[] image = rom.Build();
         // Patch the IVT-setup immediates with the handler offsets now that they are known.
-        PatchWord(code, result, int60Patch, -2, (ushort)result.GetLabelRIP(int60));
-        PatchWord(code, result, divPatch, -2, (ushort)result.GetLabelRIP(divideHandler));
-
-        var rom = new byte[Size];
-        Array.Fill(rom, (byte)0xFF);
-        code.CopyTo(rom, 0);
-        stringBytes.CopyTo(rom, StringBase);
-        // Reset vector at F000:FFF0: JMP F000:0000.
-        rom[0xFFF0] = 0xEA;
-        rom[0xFFF1] = 0x00;
-        rom[0xFFF2] = 0x00;
-        rom[0xFFF3] = (byte)(RomSegment & 0xFF);
-        rom[0xFFF4] = (byte)(RomSegment >> 8);
-        return rom;
+        PatchWord(image, rom, a, int60Patch, (ushort)rom.LabelAddress(a, int60));
+        PatchWord(image, rom, a, divPatch, (ushort)rom.LabelAddress(a, divideHandler));
+        return image;
     }
 
     // The instruction before `label` is "mov word [es:disp16], imm16"; its immediate is its last two bytes.
-    static void PatchWord(byte[] code, AssemblerResult result, Label label, int offset, ushort value)
+    static void PatchWord(byte[] image, RomBuilder rom, Assembler a, Label label, ushort value)
     {
-        int at = (int)result.GetLabelRIP(label) + offset;
-        code[at] = (byte)value;
-        code[at + 1] = (byte)(value >> 8);
-    }
-
-    sealed class ImageWriter : CodeWriter
-    {
-        public List<byte> Bytes { get; } = new();
-        public override void WriteByte(byte value) => Bytes.Add(value);
+        int at = (int)rom.LabelAddress(a, label) - 2;
+        image[at] = (byte)value;
+        image[at + 1] = (byte)(value >> 8);
     }
 }
