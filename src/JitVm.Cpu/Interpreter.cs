@@ -11,6 +11,11 @@ public enum StopReason
     Halted,
     /// <summary>Triple fault: the CPU shut down.</summary>
     Shutdown,
+    /// <summary>
+    /// An exception listed in <see cref="Interpreter.StopOnExceptions"/> was raised; it was not delivered, and the
+    /// CPU holds the state the exception left (a fault's EIP on the faulting instruction, CR2 for #PF).
+    /// </summary>
+    Exception,
 }
 
 /// <summary>Something that executes guest code on a <see cref="Cpu"/>: the interpreter, or the translator with its fallback.</summary>
@@ -41,12 +46,24 @@ public sealed unsafe class Interpreter : IExecutionEngine
     public BlockCache Blocks { get; }
     public Processor Cpu => cpu;
 
+    /// <summary>
+    /// Exceptions (bit n = vector n) at which <see cref="Run"/> stops instead of delivering them, like a
+    /// debugger's "catch": tests look at a fault without building an IDT, a monitor can break on #PF.
+    /// </summary>
+    public uint StopOnExceptions { get; set; }
+
+    /// <summary>The exception that made <see cref="Run"/> return <see cref="StopReason.Exception"/>.</summary>
+    public (int Vector, uint ErrorCode) StoppedOn { get; private set; }
+
+    bool stopped;
+
     public StopReason Run(long budget)
     {
         long end = cpu.InstructionCount + budget;
         // Exception deliveries retire no instruction; count loop turns too so a guest that faults forever
         // (e.g. on a fetch from an unusable address) still returns to the caller.
         long turns = 0;
+        stopped = false;
         while (cpu.InstructionCount < end && turns++ < budget)
         {
             if (cpu.Shutdown) return StopReason.Shutdown;
@@ -64,6 +81,7 @@ public sealed unsafe class Interpreter : IExecutionEngine
             if ((cpu.Flags & Processor.FlagTF) != 0)
             {
                 Step();
+                if (stopped) return StopReason.Exception;
                 continue;
             }
 
@@ -74,12 +92,26 @@ public sealed unsafe class Interpreter : IExecutionEngine
             }
             catch (CpuFault f)
             {
-                cpu.Interrupt(f.Vector, InterruptSource.Exception, f.HasErrorCode, f.ErrorCode);
+                if (!Raise(f)) return StopReason.Exception;
                 continue;
             }
-            Execute(block, block.Insns.Length);
+            if (!Execute(block, block.Insns.Length) && stopped) return StopReason.Exception;
         }
         return cpu.Shutdown ? StopReason.Shutdown : StopReason.Budget;
+    }
+
+    /// <summary>Delivers a fault, or records it and returns false when <see cref="StopOnExceptions"/> asks to stop there.</summary>
+    bool Raise(CpuFault f)
+    {
+        if (f.Vector < 32 && (StopOnExceptions & (1u << f.Vector)) != 0)
+        {
+            cpu.ExceptionCounts[f.Vector]++;
+            StoppedOn = (f.Vector, f.ErrorCode);
+            stopped = true;
+            return false;
+        }
+        cpu.Interrupt(f.Vector, InterruptSource.Exception, f.HasErrorCode, f.ErrorCode);
+        return true;
     }
 
     /// <summary>Executes exactly one instruction (with its single-step trap when TF was set before it).</summary>
@@ -93,7 +125,7 @@ public sealed unsafe class Interpreter : IExecutionEngine
         }
         catch (CpuFault f)
         {
-            cpu.Interrupt(f.Vector, InterruptSource.Exception, f.HasErrorCode, f.ErrorCode);
+            Raise(f);
             return;
         }
         if (Execute(block, 1) && trap && !cpu.Shutdown)
@@ -132,7 +164,7 @@ public sealed unsafe class Interpreter : IExecutionEngine
             cpu.RepeatInstruction = false;
             cpu.InstructionCount += i;
             Blocks.Current = null;
-            cpu.Interrupt(f.Vector, InterruptSource.Exception, f.HasErrorCode, f.ErrorCode);
+            Raise(f);
             return false;
         }
         cpu.InstructionCount += i;

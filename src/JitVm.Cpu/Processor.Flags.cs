@@ -160,8 +160,10 @@ public sealed partial class Processor
     /// <summary>Replaces EFLAGS entirely (no privilege filtering; bit 1 forced on, bits 3, 5, 15 forced off).</summary>
     public void SetEflags(uint value)
     {
+        uint old = Flags;
         Flags = (value | 2) & ~0x8028u;
         LazyOp = FlagOp.None;
+        if (((old ^ Flags) & FlagVM) != 0) UpdateMemoryPrivilege();   // entering or leaving V86 mode changes CPL
     }
 
     /// <summary>Evaluates condition code <paramref name="cc"/> (the low nibble of Jcc/SETcc/CMOVcc).</summary>

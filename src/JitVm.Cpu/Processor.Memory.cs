@@ -9,14 +9,17 @@ namespace JitVm.Cpu;
 /// A tag equals the linear page address (low 12 bits zero) when the access kind is allowed through the cached
 /// pointer; an invalid tag has bit 0 set so it never matches. The fast path compares the tag with the page of
 /// the access's last byte while indexing by the page of its first byte, so one compare also rejects accesses
-/// that cross into the next page.
+/// that cross into the next page. With paging, a read tag means "present and readable at this TLB's privilege";
+/// a write tag also means "writable, dirty flag already set, RAM without decoded code". Instruction fetches use
+/// the read tag: without the execute-disable bit, 32-bit paging grants execute exactly where it grants read.
 /// </remarks>
 public struct TlbEntry
 {
     public uint ReadTag;
     public uint WriteTag;
     public int Host;
-    public uint PhysPage;
+    /// <summary>Physical address of the page; the low bits hold <see cref="Processor.TlbGlobal"/> and <see cref="Processor.TlbLarge"/>.</summary>
+    public uint Phys;
 }
 
 public sealed partial class Processor
@@ -25,23 +28,10 @@ public sealed partial class Processor
     public const int TlbSize = 1 << TlbBits;
     const uint InvalidTag = 1;
 
-    readonly TlbEntry[] tlb = new TlbEntry[TlbSize];
     byte[] backing;
-
-    /// <summary>The TLB, for the translator's inline fast path.</summary>
-    public TlbEntry[] Tlb => tlb;
 
     /// <summary>The host array behind guest memory (the same array the TLB entries index).</summary>
     public byte[] Backing => backing;
-
-    public void FlushTlb()
-    {
-        for (int i = 0; i < tlb.Length; i++)
-        {
-            tlb[i].ReadTag = InvalidTag;
-            tlb[i].WriteTag = InvalidTag;
-        }
-    }
 
     void OnMemoryMapChanged()
     {
@@ -49,30 +39,14 @@ public sealed partial class Processor
         FlushTlb();
     }
 
-    void OnPageBecameCode(uint physPage)
-    {
-        for (int i = 0; i < tlb.Length; i++)
-            if (tlb[i].PhysPage == physPage) tlb[i].WriteTag = InvalidTag;
-    }
-
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     ref TlbEntry TlbFor(uint lin) => ref Unsafe.Add(ref MemoryMarshal.GetArrayDataReference(tlb), (int)((lin >> 12) & (TlbSize - 1)));
 
-    // ---------------- address translation ----------------
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    static ref TlbEntry EntryIn(TlbEntry[] table, uint lin) =>
+        ref Unsafe.Add(ref MemoryMarshal.GetArrayDataReference(table), (int)((lin >> 12) & (TlbSize - 1)));
 
-    /// <summary>Linear to physical for a data access. Paging is not modelled yet: the A20/bus mask applies.</summary>
-    public uint TranslateData(uint lin, bool write) => TranslateLinear(lin);
-
-    /// <summary>Linear to physical for an instruction fetch.</summary>
-    public uint TranslateFetch(uint lin) => TranslateLinear(lin);
-
-    uint TranslateLinear(uint lin)
-    {
-        if ((Cr0 & Cr0PG) != 0) throw new EmulationStopException("paging is not implemented yet");
-        return lin & PhysicalAddressMask;
-    }
-
-    // ---------------- linear accesses ----------------
+    // ---------------- linear accesses (at the current privilege) ----------------
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public byte ReadLin8(uint lin)
@@ -127,64 +101,114 @@ public sealed partial class Processor
     }
 
     [MethodImpl(MethodImplOptions.NoInlining)]
-    uint ReadLinSlow(uint lin, int size)
-    {
-        if ((lin & PhysicalMemory.PageMask) + (uint)size > PhysicalMemory.PageSize)
-        {
-            // Split at the page boundary; each byte translates (and may fault) on its own page.
-            uint v = 0;
-            for (int i = 0; i < size; i++) v |= (uint)ReadLin8(lin + (uint)i) << (8 * i);
-            return v;
-        }
-        uint phys = TranslateData(lin, false);
-        ref TlbEntry e = ref TlbFor(lin);
-        int host = Memory.HostOffset(phys);
-        if (host >= 0)
-        {
-            e.ReadTag = lin & ~PhysicalMemory.PageMask;
-            e.WriteTag = Memory.IsDirectlyWritable(phys) ? e.ReadTag : InvalidTag;
-            e.Host = host;
-            e.PhysPage = phys >> PhysicalMemory.PageShift;
-        }
-        return size switch { 1 => Memory.Read8(phys), 2 => Memory.Read16(phys), _ => Memory.Read32(phys) };
-    }
+    uint ReadLinSlow(uint lin, int size) => ReadSlow(lin, size, userAccesses);
 
     [MethodImpl(MethodImplOptions.NoInlining)]
-    void WriteLinSlow(uint lin, uint v, int size)
+    void WriteLinSlow(uint lin, uint v, int size) => WriteSlow(lin, v, size, userAccesses);
+
+    /// <summary>A read the TLB could not serve: translate (and cache) each page it touches, then read physical memory.</summary>
+    uint ReadSlow(uint lin, int size, bool user)
     {
-        if ((lin & PhysicalMemory.PageMask) + (uint)size > PhysicalMemory.PageSize)
+        uint offset = lin & PhysicalMemory.PageMask;
+        uint v;
+        if (offset + (uint)size > PhysicalMemory.PageSize)
         {
-            // Translate both pages before writing anything so a fault on the second leaves memory unchanged.
-            uint first = TranslateData(lin, true);
-            uint second = TranslateData(lin + (uint)size - 1, true);
-            int inFirst = (int)(PhysicalMemory.PageSize - (lin & PhysicalMemory.PageMask));
+            // Split at the page boundary: the first page translates (and faults) first.
+            uint first = Translate(lin, PageAccess.Read, user);
+            uint second = Translate((lin | PhysicalMemory.PageMask) + 1, PageAccess.Read, user);
+            int inFirst = (int)(PhysicalMemory.PageSize - offset);
+            v = 0;
+            for (int i = 0; i < size; i++)
+                v |= (uint)Memory.Read8(i < inFirst ? first + (uint)i : second + (uint)(i - inFirst)) << (8 * i);
+        }
+        else
+        {
+            uint phys = Translate(lin, PageAccess.Read, user);
+            v = size switch { 1 => Memory.Read8(phys), 2 => Memory.Read16(phys), _ => Memory.Read32(phys) };
+        }
+        return v;
+    }
+
+    /// <summary>A write the TLB could not serve: ROM, unmapped space, pages holding code, clean or uncached pages.</summary>
+    void WriteSlow(uint lin, uint v, int size, bool user)
+    {
+        uint offset = lin & PhysicalMemory.PageMask;
+        if (offset + (uint)size > PhysicalMemory.PageSize)
+        {
+            // Check both pages before writing anything, and before setting either dirty flag, so a fault on the
+            // second page leaves the first unchanged (memory and page tables alike).
+            uint secondLin = (lin | PhysicalMemory.PageMask) + 1;
+            Translate(lin, PageAccess.WriteCheck, user);
+            uint second = Translate(secondLin, PageAccess.Write, user);
+            uint first = Translate(lin, PageAccess.Write, user);
+            int inFirst = (int)(PhysicalMemory.PageSize - offset);
             Memory.Write(first, v, inFirst);
-            Memory.Write(second & ~PhysicalMemory.PageMask, v >> (8 * inFirst), size - inFirst);
-            return;
+            Memory.Write(second, v >> (8 * inFirst), size - inFirst);
         }
-        uint phys = TranslateData(lin, true);
-        if (Memory.IsDirectlyWritable(phys))
+        else
         {
-            ref TlbEntry e = ref TlbFor(lin);
-            e.ReadTag = lin & ~PhysicalMemory.PageMask;
-            e.WriteTag = e.ReadTag;
-            e.Host = Memory.HostOffset(phys);
-            e.PhysPage = phys >> PhysicalMemory.PageShift;
+            Memory.Write(Translate(lin, PageAccess.Write, user), v, size);
         }
-        Memory.Write(phys, v, size);
+    }
+
+    /// <summary>
+    /// Raises the page fault a write of <paramref name="size"/> bytes at <paramref name="lin"/> would raise, without
+    /// writing or setting dirty flags: for instructions that must check a destination before doing something
+    /// irreversible (INS reads a port, SGDT stores two parts).
+    /// </summary>
+    public void ProbeWriteLin(uint lin, int size)
+    {
+        ref TlbEntry e = ref TlbFor(lin);
+        if (e.WriteTag == ((lin + (uint)size - 1) & ~PhysicalMemory.PageMask)) return;
+        Translate(lin, PageAccess.WriteCheck, userAccesses);
+        uint last = lin + (uint)size - 1;
+        if (((last ^ lin) & ~PhysicalMemory.PageMask) != 0) Translate(last, PageAccess.WriteCheck, userAccesses);
     }
 
     // ---------------- system (implicit supervisor) accesses ----------------
     // Descriptor tables, the IDT, the TSS and the real-mode IVT are read and written by the processor itself with
-    // supervisor privilege whatever the CPL (SDM vol. 3, 4.6 "implicit supervisor-mode accesses"). Everything that
-    // touches them goes through these, so paging can apply supervisor rules to them in one place.
+    // supervisor privilege whatever the CPL (SDM vol. 3, 4.6 "implicit supervisor-mode accesses"). They go through
+    // the supervisor TLB, so a user-mode instruction that loads a descriptor still reads a supervisor-only GDT.
 
-    public byte ReadSys8(uint lin) => ReadLin8(lin);
-    public ushort ReadSys16(uint lin) => ReadLin16(lin);
-    public uint ReadSys32(uint lin) => ReadLin32(lin);
-    public void WriteSys8(uint lin, uint v) => WriteLin8(lin, v);
-    public void WriteSys16(uint lin, uint v) => WriteLin16(lin, v);
-    public void WriteSys32(uint lin, uint v) => WriteLin32(lin, v);
+    public byte ReadSys8(uint lin)
+    {
+        ref TlbEntry e = ref EntryIn(supervisorTlb, lin);
+        if (e.ReadTag == (lin & ~PhysicalMemory.PageMask)) return backing[e.Host + (int)(lin & PhysicalMemory.PageMask)];
+        return (byte)ReadSlow(lin, 1, false);
+    }
+
+    public ushort ReadSys16(uint lin)
+    {
+        ref TlbEntry e = ref EntryIn(supervisorTlb, lin);
+        if (e.ReadTag == ((lin + 1) & ~PhysicalMemory.PageMask))
+            return Unsafe.ReadUnaligned<ushort>(ref backing[e.Host + (int)(lin & PhysicalMemory.PageMask)]);
+        return (ushort)ReadSlow(lin, 2, false);
+    }
+
+    public uint ReadSys32(uint lin)
+    {
+        ref TlbEntry e = ref EntryIn(supervisorTlb, lin);
+        if (e.ReadTag == ((lin + 3) & ~PhysicalMemory.PageMask))
+            return Unsafe.ReadUnaligned<uint>(ref backing[e.Host + (int)(lin & PhysicalMemory.PageMask)]);
+        return ReadSlow(lin, 4, false);
+    }
+
+    public void WriteSys8(uint lin, uint v) => WriteSys(lin, v, 1);
+    public void WriteSys16(uint lin, uint v) => WriteSys(lin, v, 2);
+    public void WriteSys32(uint lin, uint v) => WriteSys(lin, v, 4);
+
+    void WriteSys(uint lin, uint v, int size)
+    {
+        ref TlbEntry e = ref EntryIn(supervisorTlb, lin);
+        if (e.WriteTag == ((lin + (uint)size - 1) & ~PhysicalMemory.PageMask))
+        {
+            ref byte b = ref backing[e.Host + (int)(lin & PhysicalMemory.PageMask)];
+            if (size == 1) b = (byte)v;
+            else if (size == 2) Unsafe.WriteUnaligned(ref b, (ushort)v);
+            else Unsafe.WriteUnaligned(ref b, v);
+        }
+        else WriteSlow(lin, v, size, false);
+    }
 
     // ---------------- segmented accesses ----------------
 
@@ -254,6 +278,16 @@ public sealed partial class Processor
             _ => write ? s.WriteLimit4 : s.ReadLimit4,
         };
         if ((long)off > fast) CheckSegmentSlow(seg, off, size, write);
+    }
+
+    /// <summary>
+    /// Raises the fault a write would raise (segment, then page) without writing: for instructions that must not
+    /// commit a first store or consume device data when a later store faults.
+    /// </summary>
+    public void CheckWritable(int seg, uint off, int size)
+    {
+        CheckSegment(seg, off, size, true);
+        ProbeWriteLin(Seg[seg].Base + off, size);
     }
 
     [MethodImpl(MethodImplOptions.NoInlining)]

@@ -30,8 +30,9 @@ public sealed partial class Processor
 
     /// <summary>
     /// Commits a new, already validated CR0 value. Changing PE, PG or WP changes how linear addresses are
-    /// translated and checked, so the TLB is flushed; changing PE also switches the segment caches between
-    /// real-mode and protected-mode type checks. The current block ends (what follows may run in another mode).
+    /// translated and checked, so the TLB is flushed (global entries included); changing PE also switches the
+    /// segment caches between real-mode and protected-mode type checks and may change CPL. The current block ends
+    /// (what follows may run in another mode).
     /// </summary>
     public void WriteCr0(uint value)
     {
@@ -40,6 +41,7 @@ public sealed partial class Processor
         if ((changed & (Cr0PE | Cr0PG | Cr0WP)) != 0) FlushTlb();
         if ((changed & Cr0PE) != 0)
             for (int s = 0; s < 6; s++) Seg[s].UpdateLimits(ProtectedMode);
+        UpdateMemoryPrivilege();
         ExitBlock = true;
     }
 }

@@ -75,6 +75,7 @@ public sealed partial class Processor
         Memory = memory;
         Io = io;
         backing = memory.Backing;
+        tlb = supervisorTlb;
         memory.MapChanged += OnMemoryMapChanged;
         memory.Code.PageBecameCode += OnPageBecameCode;
         PhysicalAddressMask = model.AddressBusMask;
@@ -120,6 +121,7 @@ public sealed partial class Processor
         Halted = Shutdown = InterruptShadow = false;
         PhysicalAddressMask = Model.AddressBusMask;
         FlushTlb();
+        UpdateMemoryPrivilege();
         ExitBlock = true;
     }
 
@@ -132,6 +134,7 @@ public sealed partial class Processor
         s.Limit = limit;
         s.Attributes = attributes;
         s.UpdateLimits(ProtectedMode);
+        if (seg == SegReg.CS) UpdateMemoryPrivilege();
     }
 
     public bool ProtectedMode => (Cr0 & Cr0PE) != 0;

@@ -4,14 +4,16 @@ using JitVm.Core;
 namespace JitVm.Cpu.Decoding;
 
 /// <summary>
-/// Decoded blocks keyed by physical address and mode bits. A direct-mapped front table answers the common case
+/// Decoded blocks keyed by physical address and mode bits (including the privilege class). A direct-mapped front table answers the common case
 /// with one compare; a dictionary holds every live block; a per-page index lets writes to code find the blocks
 /// they overlap. Registered with the memory's <see cref="CodePageTracker"/> so any write over decoded bytes
 /// (CPU store, DMA, loader, debugger) invalidates them.
 /// </summary>
 public sealed class BlockCache : ICodeInvalidationSink
 {
-    public const uint ModeCode32 = 1, ModeProtected = 2, ModeV86 = 4;
+    public const uint ModeCode32 = 1, ModeProtected = 2, ModeV86 = 4, ModeUser = 8;
+    /// <summary>Set in <see cref="DecodedBlock.ModeTag"/> (never in a mode key) of blocks that must be re-validated on entry.</summary>
+    public const uint ModeStraddles = 0x80000000;
     const int FrontBits = 14;
     /// <summary>When this many blocks are live the cache is flushed (bounded memory).</summary>
     public const int MaxBlocks = 1 << 18;
@@ -36,13 +38,18 @@ public sealed class BlockCache : ICodeInvalidationSink
 
     public int Count => blocks.Count;
 
-    /// <summary>The mode bits that change how bytes decode or execute.</summary>
+    /// <summary>
+    /// The mode bits that change how bytes decode or execute, and the privilege class (user or supervisor) that
+    /// decides which TLB fetches and explicit accesses use.
+    /// </summary>
     public static uint ModeKey(Processor cpu)
     {
-        uint m = 0;
-        if (cpu.Code32) m |= ModeCode32;
-        if (cpu.ProtectedMode) m |= ModeProtected;
-        if (cpu.V86Mode) m |= ModeV86;
+        if ((cpu.Cr0 & Processor.Cr0PE) == 0) return 0;
+        if ((cpu.Flags & Processor.FlagVM) != 0) return ModeProtected | ModeV86 | ModeUser;
+        ref Segment cs = ref cpu.Seg[SegReg.CS];
+        uint m = ModeProtected;
+        if (cs.Big) m |= ModeCode32;
+        if ((cs.Selector & 3) == 3) m |= ModeUser;
         return m;
     }
 
@@ -54,17 +61,58 @@ public sealed class BlockCache : ICodeInvalidationSink
     {
         Lookups++;
         ref Segment cs = ref cpu.Seg[SegReg.CS];
-        uint phys = cpu.TranslateFetch(cs.Base + cpu.Eip);
+        uint lin = cs.Base + cpu.Eip;
         uint mode = ModeKey(cpu);
+        uint phys = (cpu.Cr0 & Processor.Cr0PG) == 0 ? lin & cpu.PhysicalAddressMask : FetchPaged(lin, mode);
         var b = front[FrontIndex(phys)];
+        // One compare covers the mode and, through ModeTag, sends straddling blocks to the slow path.
+        if (b is null || b.Phys != phys || b.ModeTag != mode) b = LookupSlow(phys, mode, lin, b);
+        // A block decoded under a larger CS limit must not run past this one.
+        if ((ulong)cpu.Eip + (ulong)b.ByteLength - 1 > cs.Limit) return decoder.Decode(phys, mode);
+        return b;
+    }
+
+    /// <summary>
+    /// Fetch translation with paging. Privilege only matters under paging, so this is where the memory privilege
+    /// is checked against CPL (in case a CS load did not update it).
+    /// </summary>
+    uint FetchPaged(uint lin, uint mode)
+    {
+        if (((mode & ModeUser) != 0) != cpu.UserAccesses) cpu.UpdateMemoryPrivilege();
+        return cpu.TranslateFetch(lin);
+    }
+
+    DecodedBlock LookupSlow(uint phys, uint mode, uint lin, DecodedBlock? b)
+    {
         if (b is null || b.Phys != phys || b.Mode != mode)
         {
             Misses++;
-            if (!blocks.TryGetValue(Key(phys, mode), out b)) b = DecodeAndInsert(phys, mode);
+            if (!blocks.TryGetValue(Key(phys, mode), out b))
+            {
+                b = DecodeAndInsert(phys, mode);
+                if (!b.Cacheable) return b;
+            }
             front[FrontIndex(phys)] = b;
         }
-        // A block decoded under a larger CS limit must not run past this one.
-        if ((ulong)cpu.Eip + (ulong)b.ByteLength - 1 > cs.Limit) return decoder.Decode(phys, mode);
+        // Blocks are found by the physical address of their first byte; a last instruction that straddles into
+        // the next linear page was decoded from whatever that page mapped to then.
+        if (b.Straddles && !SecondPageMaps(b, lin)) b = Redecode(b);
+        return b;
+    }
+
+    /// <summary>
+    /// Whether the last byte of a straddling block still translates to the physical page it was decoded from. A
+    /// probe: a fault here is not raised (the instructions before the straddling one must run first).
+    /// </summary>
+    bool SecondPageMaps(DecodedBlock b, uint lin) =>
+        cpu.TryTranslateFetch(lin + (uint)b.ByteLength - 1, out uint p, out _) &&
+        (p >> PhysicalMemory.PageShift) == (b.LastPhys >> PhysicalMemory.PageShift);
+
+    DecodedBlock Redecode(DecodedBlock stale)
+    {
+        Remove(stale);
+        var b = DecodeAndInsert(stale.Phys, stale.Mode);
+        if (b.Cacheable) front[FrontIndex(b.Phys)] = b;
         return b;
     }
 
@@ -75,10 +123,11 @@ public sealed class BlockCache : ICodeInvalidationSink
         if (blocks.Count >= MaxBlocks) InvalidateAllCode();
         var b = decoder.Decode(phys, mode);
         Decoded++;
+        if (!b.Cacheable) return b;
         blocks[Key(phys, mode)] = b;
-        AddToPage(phys >> PhysicalMemory.PageShift, b);
-        if ((b.LastPhys >> PhysicalMemory.PageShift) != (phys >> PhysicalMemory.PageShift))
-            AddToPage(b.LastPhys >> PhysicalMemory.PageShift, b);
+        uint first = phys >> PhysicalMemory.PageShift, second = b.LastPhys >> PhysicalMemory.PageShift;
+        AddToPage(first, b);
+        if (b.Straddles && second != first) AddToPage(second, b);
         MarkCode(b);
         return b;
     }
@@ -91,13 +140,13 @@ public sealed class BlockCache : ICodeInvalidationSink
 
     void MarkCode(DecodedBlock b)
     {
-        uint firstPageEnd = (b.Phys | PhysicalMemory.PageMask);
-        if ((b.LastPhys >> PhysicalMemory.PageShift) == (b.Phys >> PhysicalMemory.PageShift))
+        if (!b.Straddles)
         {
             cpu.Memory.Code.MarkCode(b.Phys, (int)(b.LastPhys - b.Phys + 1));
         }
         else
         {
+            uint firstPageEnd = b.Phys | PhysicalMemory.PageMask;
             cpu.Memory.Code.MarkCode(b.Phys, (int)(firstPageEnd - b.Phys + 1));
             uint secondStart = b.LastPhys & ~PhysicalMemory.PageMask;
             cpu.Memory.Code.MarkCode(secondStart, (int)(b.LastPhys - secondStart + 1));
@@ -107,10 +156,13 @@ public sealed class BlockCache : ICodeInvalidationSink
     /// <summary>Byte ranges of a block per page: [start, end] in page offsets.</summary>
     static (uint lo, uint hi) RangeInPage(DecodedBlock b, uint page)
     {
-        uint pageBase = page << PhysicalMemory.PageShift;
-        uint lo = (b.Phys >> PhysicalMemory.PageShift) == page ? b.Phys - pageBase : 0;
-        uint hi = (b.LastPhys >> PhysicalMemory.PageShift) == page ? b.LastPhys - pageBase : PhysicalMemory.PageMask;
-        return (lo, hi);
+        uint first = b.Phys >> PhysicalMemory.PageShift, second = b.LastPhys >> PhysicalMemory.PageShift;
+        uint lo = b.Phys & PhysicalMemory.PageMask, hi = b.LastPhys & PhysicalMemory.PageMask;
+        if (!b.Straddles) return (lo, hi);
+        // A straddling block whose two linear pages map to the same physical page covers both ends of it; the
+        // whole page is a safe over-approximation.
+        if (first == second) return (0, PhysicalMemory.PageMask);
+        return page == first ? (lo, PhysicalMemory.PageMask) : (0, hi);
     }
 
     public void InvalidateCode(uint phys, int length)
@@ -140,9 +192,9 @@ public sealed class BlockCache : ICodeInvalidationSink
         int fi = FrontIndex(b.Phys);
         if (ReferenceEquals(front[fi], b)) front[fi] = null;
         if (ReferenceEquals(Current, b)) cpu.ExitBlock = true;
-        RemoveFromPage(b.Phys >> PhysicalMemory.PageShift, b);
-        if ((b.LastPhys >> PhysicalMemory.PageShift) != (b.Phys >> PhysicalMemory.PageShift))
-            RemoveFromPage(b.LastPhys >> PhysicalMemory.PageShift, b);
+        uint first = b.Phys >> PhysicalMemory.PageShift, second = b.LastPhys >> PhysicalMemory.PageShift;
+        RemoveFromPage(first, b);
+        if (b.Straddles && second != first) RemoveFromPage(second, b);
     }
 
     void RemoveFromPage(uint page, DecodedBlock b)

@@ -58,7 +58,7 @@ public sealed unsafe class BlockDecoder
 
         int count = 0;
         uint offset = 0;
-        bool endsInBranch = false;
+        bool endsInBranch = false, fetchFault = false;
         uint lastPhys = phys;
         while (count < MaxInstructions)
         {
@@ -105,6 +105,8 @@ public sealed unsafe class BlockDecoder
                     // Ran into the segment limit or an unreadable page part-way: a later block retries from here.
                     if (count > 0) break;
                     SetFault(ref d, reader.FaultVector, reader.FaultError, reader.FaultHasError);
+                    d.Disp = reader.FaultAddress;
+                    fetchFault = true;
                 }
                 else if (reader.InstructionBytes > cpu.Model.MaxInstructionLength || reader.InstructionBytes >= IcedMaxLength)
                 {
@@ -160,7 +162,7 @@ public sealed unsafe class BlockDecoder
 
         var insns = scratch.AsSpan(0, count).ToArray();
         int byteLength = count == 0 ? 1 : insns[count - 1].Offset + insns[count - 1].Length;
-        return new DecodedBlock(phys, mode, insns, byteLength, endsInBranch, lastPhys);
+        return new DecodedBlock(phys, mode, insns, byteLength, endsInBranch, lastPhys, cacheable: !fetchFault);
     }
 
     static void SetFault(ref Insn d, int vector, uint error, bool hasError)
@@ -307,6 +309,8 @@ public sealed unsafe class BlockDecoder
         public int FaultVector { get; private set; }
         public uint FaultError { get; private set; }
         public bool FaultHasError { get; private set; }
+        /// <summary>The linear address of a fetch page fault (for CR2).</summary>
+        public uint FaultAddress { get; private set; }
         public int InstructionBytes => insnBytes;
         public bool CrossedPage { get; private set; }
         public uint LastPhys { get; private set; }
@@ -408,15 +412,15 @@ public sealed unsafe class BlockDecoder
             uint lin = csBase + eip;
             if ((lin & ~PhysicalMemory.PageMask) != linPage)
             {
-                try
+                // The next page, translated as the fetch reaches it; a page fault is remembered, not raised (CR2
+                // must not change unless the instruction is really reached).
+                if (!cpu.TryTranslateFetch(lin, out uint p, out uint error))
                 {
-                    physPage = cpu.TranslateFetch(lin) & ~PhysicalMemory.PageMask;
-                }
-                catch (CpuFault f)
-                {
-                    Fail(f.Vector, f.ErrorCode, f.HasErrorCode);
+                    Fail(CpuVectors.PF, error, true);
+                    FaultAddress = lin;
                     return -1;
                 }
+                physPage = p & ~PhysicalMemory.PageMask;
                 linPage = lin & ~PhysicalMemory.PageMask;
                 if (physPage != firstPage) CrossedPage = true;
             }

@@ -1,3 +1,5 @@
+using JitVm.Core;
+
 namespace JitVm.Cpu.Decoding;
 
 /// <summary>
@@ -7,7 +9,7 @@ namespace JitVm.Cpu.Decoding;
 /// </summary>
 public sealed class DecodedBlock
 {
-    public DecodedBlock(uint phys, uint mode, Insn[] insns, int byteLength, bool endsInBranch, uint lastPhys)
+    public DecodedBlock(uint phys, uint mode, Insn[] insns, int byteLength, bool endsInBranch, uint lastPhys, bool cacheable = true)
     {
         Phys = phys;
         Mode = mode;
@@ -15,19 +17,36 @@ public sealed class DecodedBlock
         ByteLength = byteLength;
         EndsInBranch = endsInBranch;
         LastPhys = lastPhys;
+        Cacheable = cacheable;
+        Straddles = (phys & PhysicalMemory.PageMask) + (uint)byteLength > PhysicalMemory.PageSize;
+        ModeTag = Straddles ? mode | BlockCache.ModeStraddles : mode;
     }
 
     /// <summary>Physical address of the first byte.</summary>
     public uint Phys { get; }
     /// <summary>Mode bits the block was decoded under (see <see cref="BlockCache.ModeKey"/>).</summary>
     public uint Mode { get; }
+    /// <summary><see cref="Mode"/>, plus <see cref="BlockCache.ModeStraddles"/> when the block needs checking on entry: what the cache's fast compare uses.</summary>
+    public readonly uint ModeTag;
     public Insn[] Insns { get; }
     /// <summary>Bytes covered, from the first byte of the first instruction to the last byte of the last.</summary>
     public int ByteLength { get; }
     /// <summary>The last instruction sets EIP itself (jump, call, return, interrupt).</summary>
     public bool EndsInBranch { get; }
-    /// <summary>Physical address of the last byte (differs in page from <see cref="Phys"/> only for a page-straddling instruction).</summary>
+    /// <summary>Physical address of the last byte (on another page only when <see cref="Straddles"/>).</summary>
     public uint LastPhys { get; }
+
+    /// <summary>
+    /// The last instruction continues onto the next linear page. The block then depends on that page's
+    /// translation as well, which the cache re-checks on every entry.
+    /// </summary>
+    public bool Straddles { get; }
+
+    /// <summary>
+    /// False for a block that only raises the fault of fetching its first instruction (CS limit, page fault):
+    /// the fault depends on state the cache key does not cover, so such a block is decoded afresh each time.
+    /// </summary>
+    public bool Cacheable { get; }
 
     /// <summary>False once a write over its bytes (or a flush) has invalidated it.</summary>
     public bool Valid { get; internal set; } = true;

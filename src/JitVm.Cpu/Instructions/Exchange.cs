@@ -58,13 +58,13 @@ internal static unsafe class Exchange
     }
 
     // CMPXCHG8B m64: EDX:EAX == m64 ? (ZF=1, m64 = ECX:EBX) : (ZF=0, EDX:EAX = m64, m64 written back).
-    // Both halves are checked for writing before either is stored. Other flags are unaffected.
+    // Both halves are checked for writing (segment and page) before either is stored. Other flags are unaffected.
     static void Cmpxchg8b(Processor c, ref Insn i)
     {
         uint lo = c.Ea(ref i), hi = (lo + 4) & i.EaMask;
         uint memLo = c.Read32(i.Seg, lo), memHi = c.Read32(i.Seg, hi);
-        c.CheckSegment(i.Seg, lo, 4, true);
-        c.CheckSegment(i.Seg, hi, 4, true);
+        c.CheckWritable(i.Seg, lo, 4);
+        c.CheckWritable(i.Seg, hi, 4);
         c.MaterializeFlags();
         if (memLo == c.Eax && memHi == c.Edx)
         {

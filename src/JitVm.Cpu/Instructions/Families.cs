@@ -27,10 +27,12 @@ internal static unsafe class Families
     /// <summary>
     /// Handler substituted by the decoder for encodings that must raise an exception when executed: #UD for
     /// invalid or model-unsupported opcodes, #GP for over-long instructions, the fetch fault of an unreadable
-    /// first instruction. Imm = vector, Imm2 = error code, R0 = 1 when the error code is pushed.
+    /// first instruction. Imm = vector, Imm2 = error code, R0 = 1 when the error code is pushed; for a page fault
+    /// Disp = the linear address for CR2 (set only now that the fault is really raised).
     /// </summary>
     internal static void RaiseFault(Processor c, ref Insn i)
     {
+        if (i.Imm == CpuVectors.PF) c.PageFault(i.Disp, i.Imm2);
         if (i.R0 != 0) c.Fault((int)i.Imm, i.Imm2);
         c.Fault((int)i.Imm);
     }

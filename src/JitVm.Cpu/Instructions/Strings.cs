@@ -156,9 +156,9 @@ internal struct InsOp : IStringOp
     public static uint Element<S>(Processor c, ref Insn i, uint mask, uint delta) where S : IOperandSize
     {
         uint di = c.Edi, off = di & mask;
-        // Check the destination before the port read, so a faulting INS does not consume device data (segment
-        // checks only: a page-fault probe belongs here once paging exists). The 286 reads the port first.
-        if (!c.Model.Is286) c.CheckSegment(SegReg.ES, off, S.Bytes, true);
+        // Check the destination (segment and page) before the port read, so a faulting INS does not consume
+        // device data. The 286 reads the port first.
+        if (!c.Model.Is286) c.CheckWritable(SegReg.ES, off, S.Bytes);
         uint v = c.Io.In((ushort)c.Edx, S.Bytes);
         S.Write(c, SegReg.ES, off, v);
         c.Edi = Strings.Step(di, mask, delta);

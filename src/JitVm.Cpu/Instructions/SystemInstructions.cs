@@ -44,8 +44,8 @@ internal static unsafe class SystemInstructions
         uint @base = table.Base;
         if (S.Bytes == 2) @base = (@base & 0x00FFFFFF) | (c.Model.Is286 ? 0xFF000000 : 0);
         // Check both parts before storing either, so a fault leaves memory unchanged.
-        c.CheckSegment(i.Seg, ea, 2, true);
-        c.CheckSegment(i.Seg, baseEa, 4, true);
+        c.CheckWritable(i.Seg, ea, 2);
+        c.CheckWritable(i.Seg, baseEa, 4);
         c.Write16(i.Seg, ea, table.Limit);
         c.Write32(i.Seg, baseEa, @base);
     }
@@ -103,9 +103,10 @@ internal static unsafe class SystemInstructions
             case 0: WriteCr0(c, v); break;
             case 2: c.Cr2 = v; break;
             case 3:
-                // The page-directory base (and PCD/PWT); the reserved low bits are kept as written.
+                // The page-directory base (and PCD/PWT); the reserved low bits are kept as written. Translations
+                // of global pages (CR4.PGE) survive.
                 c.Cr3 = v;
-                c.FlushTlb();
+                c.FlushTlbNonGlobal();
                 break;
             default: WriteCr4(c, v); break;
         }
@@ -125,7 +126,7 @@ internal static unsafe class SystemInstructions
         uint bits = i486 ? Cr0Bits486 : Cr0Bits386;
         uint value = (c.Cr0 & ~bits) | (v & bits);
         if (i486) value |= Processor.Cr0ET;
-        // Setting PE or PG is allowed; what then needs protected mode or paging stops the emulation for now.
+        // Setting PE is allowed; what then needs protected-mode segmentation stops the emulation for now.
         c.WriteCr0(value);
     }
 
@@ -141,8 +142,10 @@ internal static unsafe class SystemInstructions
         if ((f & CpuidInfo.FeaturePge) != 0) allowed |= Processor.Cr4PGE;
         if (c.Model.Generation >= CpuGeneration.P6) allowed |= Processor.Cr4PCE;
         if ((v & ~allowed) != 0) c.Fault(CpuVectors.GP, 0);
-        if (((c.Cr4 ^ v) & (Processor.Cr4PSE | Processor.Cr4PGE | Processor.Cr4PAE)) != 0) c.FlushTlb();
+        // Changing how pages are mapped (PSE, PAE) or whether entries are global (PGE) flushes every translation.
+        bool flush = ((c.Cr4 ^ v) & (Processor.Cr4PSE | Processor.Cr4PGE | Processor.Cr4PAE)) != 0;
         c.Cr4 = v;
+        if (flush) c.FlushTlb();
     }
 
     // ---- debug registers (386+) ----
@@ -186,15 +189,16 @@ internal static unsafe class SystemInstructions
     }
 
     // ---- caches and TLB (486+) ----
-    // No caches are modelled, so INVD and WBINVD only check privilege. INVLPG drops the whole software TLB
-    // (cheap, and always correct).
+    // No caches are modelled, so INVD and WBINVD only check privilege. INVLPG drops the translation of the page
+    // holding the operand's linear address (no segment checks: nothing is accessed). It is serializing, so the
+    // block ends: the next instruction is fetched through the new translation.
 
     static void Invd(Processor c, ref Insn i) => RequireCpl0(c);
 
     static void Invlpg(Processor c, ref Insn i)
     {
         RequireCpl0(c);
-        c.FlushTlb();
+        c.InvalidatePage(c.Seg[i.Seg].Base + c.Ea(ref i));
     }
 
     static void Ud2(Processor c, ref Insn i) => c.Fault(CpuVectors.UD);
@@ -306,7 +310,7 @@ internal static unsafe class SystemInstructions
 
         t.Add(Code.Invd, &Invd, min: i486);
         t.Add(Code.Wbinvd, &Invd, min: i486);
-        t.Add(Code.Invlpg_m, &Invlpg, min: i486);
+        t.Add(Code.Invlpg_m, &Invlpg, End, i486);
         t.Add(Code.Ud2, &Ud2);
 
         foreach (var code in new[] { Code.Sldt_rm16, Code.Str_rm16, Code.Lldt_rm16, Code.Ltr_rm16, Code.Verr_rm16, Code.Verw_rm16,

@@ -226,7 +226,7 @@ public class SystemTests
     }
 
     [Fact]
-    public void InvlpgFlushesTheTlb()
+    public void InvlpgDropsTheTranslationOfItsOperand()
     {
         var m = new TestMachine(CpuModel.I486);
         m.Load(x => { x.mov(al, __byte_ptr[0x7000]); x.invlpg(__byte_ptr[0x7000]); });
