@@ -69,7 +69,8 @@ public sealed record CpuModel
 
     public static readonly CpuModel I386 = new() { Name = "386", Generation = CpuGeneration.I386 };
 
-    // Presets advertise only what is implemented: FPU, VME, PSE, PGE and SEP are added as those features land.
+    // Presets advertise only what is implemented: FPU and VME are added as those features land (SEP and PGE arrive
+    // with a P6 preset).
 
     /// <summary>A late 486DX with CPUID (486s had no TSC or CMPXCHG8B).</summary>
     public static readonly CpuModel I486 = new()
@@ -78,11 +79,12 @@ public sealed record CpuModel
         Cpuid = new CpuidInfo("GenuineIntel", 4, 8, 0, 0, 0),
     };
 
-    /// <summary>A Pentium (P54C): debugging extensions, TSC, MSRs, CMPXCHG8B.</summary>
+    /// <summary>A Pentium (P54C): debugging extensions, 4 MiB pages, TSC, MSRs, CMPXCHG8B.</summary>
     public static readonly CpuModel Pentium = new()
     {
         Name = "pentium", Generation = CpuGeneration.Pentium,
-        Cpuid = new CpuidInfo("GenuineIntel", 5, 2, 5, CpuidInfo.FeatureDe | CpuidInfo.FeatureTsc | CpuidInfo.FeatureMsr | CpuidInfo.FeatureCx8, 0),
+        Cpuid = new CpuidInfo("GenuineIntel", 5, 2, 5,
+            CpuidInfo.FeatureDe | CpuidInfo.FeaturePse | CpuidInfo.FeatureTsc | CpuidInfo.FeatureMsr | CpuidInfo.FeatureCx8, 0),
     };
 
     public static IReadOnlyList<CpuModel> Presets { get; } = [I286, I386, I486, Pentium];
@@ -90,8 +92,8 @@ public sealed record CpuModel
     /// <summary>CPUID.1:EDX features <see cref="Parse"/> can switch: the ones the emulator implements.</summary>
     public static IReadOnlyDictionary<string, uint> FeatureNames { get; } = new Dictionary<string, uint>(StringComparer.OrdinalIgnoreCase)
     {
-        ["de"] = CpuidInfo.FeatureDe, ["tsc"] = CpuidInfo.FeatureTsc, ["msr"] = CpuidInfo.FeatureMsr,
-        ["cx8"] = CpuidInfo.FeatureCx8, ["cmov"] = CpuidInfo.FeatureCmov,
+        ["de"] = CpuidInfo.FeatureDe, ["pse"] = CpuidInfo.FeaturePse, ["tsc"] = CpuidInfo.FeatureTsc, ["msr"] = CpuidInfo.FeatureMsr,
+        ["cx8"] = CpuidInfo.FeatureCx8, ["pge"] = CpuidInfo.FeaturePge, ["cmov"] = CpuidInfo.FeatureCmov,
     };
 
     /// <summary>

@@ -13,6 +13,8 @@ public class CpuModelTests
         var p = CpuModel.Parse("pentium,features=-tsc");
         Assert.Equal(0u, p.Cpuid!.FeaturesEdx & CpuidInfo.FeatureTsc);
         Assert.Same(CpuModel.I286, CpuModel.Parse("286"));
+        var g = CpuModel.Parse("pentium,features=+pge");
+        Assert.Equal(CpuidInfo.FeaturePse | CpuidInfo.FeaturePge, g.Cpuid!.FeaturesEdx & (CpuidInfo.FeaturePse | CpuidInfo.FeaturePge));
     }
 
     [Theory]
