@@ -78,9 +78,10 @@ public sealed unsafe class Interpreter : IExecutionEngine
             }
             if (cpu.Halted) return StopReason.Halted;
 
-            if ((cpu.Flags & Processor.FlagTF) != 0)
+            // Single-step, a resume flag to honour, or instruction breakpoints: the careful path.
+            if (((cpu.Flags & (Processor.FlagTF | Processor.FlagRF)) | cpu.CodeBreakpoints) != 0)
             {
-                Step();
+                RunDebug((cpu.Flags & Processor.FlagTF) != 0);
                 if (stopped) return StopReason.Exception;
                 continue;
             }
@@ -92,7 +93,7 @@ public sealed unsafe class Interpreter : IExecutionEngine
             }
             catch (CpuFault f)
             {
-                if (!Raise(f)) return StopReason.Exception;
+                if (!RaiseFault(f)) return StopReason.Exception;
                 continue;
             }
             if (!Execute(block, block.Insns.Length) && stopped) return StopReason.Exception;
@@ -100,24 +101,34 @@ public sealed unsafe class Interpreter : IExecutionEngine
         return cpu.Shutdown ? StopReason.Shutdown : StopReason.Budget;
     }
 
-    /// <summary>Delivers a fault, or records it and returns false when <see cref="StopOnExceptions"/> asks to stop there.</summary>
-    bool Raise(CpuFault f)
-    {
-        if (f.Vector < 32 && (StopOnExceptions & (1u << f.Vector)) != 0)
-        {
-            cpu.ExceptionCounts[f.Vector]++;
-            StoppedOn = (f.Vector, f.ErrorCode);
-            stopped = true;
-            return false;
-        }
-        cpu.Interrupt(f.Vector, InterruptSource.Exception, f.HasErrorCode, f.ErrorCode);
-        return true;
-    }
-
     /// <summary>Executes exactly one instruction (with its single-step trap when TF was set before it).</summary>
-    public void Step()
+    public void Step() => RunDebug(singleInstruction: true);
+
+    /// <summary>
+    /// Runs one block, or one instruction, with the debug rules (SDM vol. 3, 17.3): an enabled instruction
+    /// breakpoint at the next instruction is a #DB fault before it runs unless RF is set; RF is cleared as the
+    /// instruction starts; the block stops short of any later instruction with a breakpoint; with TF the
+    /// instruction is followed by a single-step trap (DR6.BS), delivered together with data-breakpoint hits.
+    /// </summary>
+    void RunDebug(bool singleInstruction)
     {
         bool trap = (cpu.Flags & Processor.FlagTF) != 0;
+        ref Segment cs = ref cpu.Seg[SegReg.CS];
+        uint lin = cs.Base + cpu.Eip;
+        if ((cpu.Flags & Processor.FlagRF) == 0 && cpu.CodeBreakpoints != 0)
+        {
+            uint hit = cpu.MatchCodeBreakpoints(lin);
+            if (hit != 0)
+            {
+                // A fault: EIP stays on the instruction and the pushed RF is the current one (0); the handler
+                // returns with RF set in the image to run the instruction once past its breakpoint.
+                cpu.Dr[6] = (cpu.Dr[6] & ~Processor.Dr6Breakpoints) | hit;
+                Raise(CpuVectors.DB, false, 0);
+                return;
+            }
+        }
+        cpu.Flags &= ~Processor.FlagRF;
+
         DecodedBlock block;
         try
         {
@@ -125,17 +136,63 @@ public sealed unsafe class Interpreter : IExecutionEngine
         }
         catch (CpuFault f)
         {
-            Raise(f);
+            RaiseFault(f);
             return;
         }
-        if (Execute(block, 1) && trap && !cpu.Shutdown)
-        {
-            cpu.Dr[6] |= 0x4000;                      // DR6.BS: single-step
-            cpu.Interrupt(CpuVectors.DB, InterruptSource.Exception);
-        }
+        Insn[] insns = block.Insns;
+        int limit = singleInstruction ? 1 : insns.Length;
+        if (cpu.CodeBreakpoints != 0)
+            for (int k = 1; k < limit; k++)
+                if (cpu.MatchCodeBreakpoints(lin + insns[k].Offset) != 0)
+                {
+                    limit = k;
+                    break;
+                }
+        if (trap) cpu.PendingDebugTrap |= Processor.Dr6BS;
+        Execute(block, limit);
     }
 
-    /// <summary>Runs up to <paramref name="limit"/> instructions of <paramref name="block"/>; false when one faulted.</summary>
+    /// <summary>
+    /// Delivers a fault-class exception raised by an instruction or its fetch. The EFLAGS image it pushes has RF
+    /// set (SDM vol. 3, 17.3.1.1), so an instruction breakpoint on the faulting instruction does not fire again
+    /// when the handler returns to it; RF does not exist before the 386.
+    /// </summary>
+    bool RaiseFault(CpuFault f)
+    {
+        if (cpu.Model.Generation >= CpuGeneration.I386) cpu.Flags |= Processor.FlagRF;
+        return Raise(f.Vector, f.HasErrorCode, f.ErrorCode);
+    }
+
+    /// <summary>Delivers an exception, or records it and returns false when <see cref="StopOnExceptions"/> asks to stop there.</summary>
+    bool Raise(int vector, bool hasError, uint errorCode)
+    {
+        if (vector < 32 && (StopOnExceptions & (1u << vector)) != 0)
+        {
+            cpu.ExceptionCounts[vector]++;
+            StoppedOn = (vector, errorCode);
+            stopped = true;
+            return false;
+        }
+        cpu.Interrupt(vector, InterruptSource.Exception, hasError, errorCode);
+        return true;
+    }
+
+    /// <summary>The debug traps the instruction just completed raised (data breakpoints, single step): one #DB after it.</summary>
+    bool DeliverDebugTrap()
+    {
+        uint pending = cpu.PendingDebugTrap;
+        cpu.PendingDebugTrap = 0;
+        if (cpu.Shutdown) return true;
+        uint dr6 = cpu.Dr[6] | (pending & Processor.Dr6BS);
+        if ((pending & Processor.Dr6Breakpoints) != 0) dr6 = (dr6 & ~Processor.Dr6Breakpoints) | (pending & Processor.Dr6Breakpoints);
+        cpu.Dr[6] = dr6;
+        return Raise(CpuVectors.DB, false, 0);
+    }
+
+    /// <summary>
+    /// Runs up to <paramref name="limit"/> instructions of <paramref name="block"/>; false when one faulted (or a
+    /// debug trap after the last one stopped the run).
+    /// </summary>
     bool Execute(DecodedBlock block, int limit)
     {
         Insn[] insns = block.Insns;
@@ -162,9 +219,10 @@ public sealed unsafe class Interpreter : IExecutionEngine
         catch (CpuFault f)
         {
             cpu.RepeatInstruction = false;
+            cpu.PendingDebugTrap = 0;                 // a faulting instruction raises no traps
             cpu.InstructionCount += i;
             Blocks.Current = null;
-            Raise(f);
+            RaiseFault(f);
             return false;
         }
         cpu.InstructionCount += i;
@@ -172,8 +230,10 @@ public sealed unsafe class Interpreter : IExecutionEngine
         if (cpu.RepeatInstruction)
         {
             // An unfinished REP string instruction: its registers hold the progress so far; run it again next.
+            // RF is set as for an interrupt between iterations, so a breakpoint on it does not fire again.
             cpu.RepeatInstruction = false;
             cpu.Eip = eip0 + insns[i - 1].Offset;
+            if (cpu.Model.Generation >= CpuGeneration.I386) cpu.Flags |= Processor.FlagRF;
         }
         // Unless the last instruction run was a branch (which set EIP), continue after it.
         else if (!(i == insns.Length && block.EndsInBranch))
@@ -181,6 +241,7 @@ public sealed unsafe class Interpreter : IExecutionEngine
             ref Insn last = ref insns[i - 1];
             cpu.Eip = eip0 + last.Offset + last.Length;
         }
+        if (cpu.PendingDebugTrap != 0) return DeliverDebugTrap();
         return true;
     }
 }

@@ -126,6 +126,7 @@ public sealed partial class Processor
             uint phys = Translate(lin, PageAccess.Read, user);
             v = size switch { 1 => Memory.Read8(phys), 2 => Memory.Read16(phys), _ => Memory.Read32(phys) };
         }
+        if (dataBreakpoints != 0) MatchDataBreakpoints(lin, size, false);
         return v;
     }
 
@@ -149,6 +150,7 @@ public sealed partial class Processor
         {
             Memory.Write(Translate(lin, PageAccess.Write, user), v, size);
         }
+        if (dataBreakpoints != 0) MatchDataBreakpoints(lin, size, true);
     }
 
     /// <summary>

@@ -130,11 +130,14 @@ public sealed partial class Processor
         return phys;
     }
 
-    /// <summary>Caches a translation. Only mapped pages get entries; only RAM pages without decoded code get write entries.</summary>
+    /// <summary>
+    /// Caches a translation. Only mapped pages get entries, and no page a data breakpoint watches; only RAM pages
+    /// without decoded code get write entries.
+    /// </summary>
     void Fill(TlbEntry[] table, uint lin, uint phys, bool writable, uint flags)
     {
         int host = Memory.HostOffset(phys);
-        if (host < 0) return;
+        if (host < 0 || (dataBreakpoints != 0 && WatchedPage(lin))) return;
         ref TlbEntry e = ref EntryIn(table, lin);
         uint page = lin & ~PhysicalMemory.PageMask;
         e.ReadTag = page;

@@ -110,6 +110,8 @@ public sealed partial class Processor
         Dr = default;
         Dr[6] = 0xFFFF0FF0;
         Dr[7] = 0x400;
+        PendingDebugTrap = 0;
+        UpdateBreakpoints();
         for (int i = 0; i < 6; i++) LoadRealModeSegmentFull(i, 0, 0, 0xFFFF, i == SegReg.CS ? Segment.RealModeCode : Segment.RealModeData);
         Seg[SegReg.CS].Selector = 0xF000;
         Seg[SegReg.CS].Base = Model.Is286 ? 0xFF0000u : 0xFFFF0000u;

@@ -266,7 +266,8 @@ internal static unsafe class Strings
         uint count = c.Ecx & mask;
         if (count == 0) return;
         bool whileEqual = (i.Prefixes & InsnPrefix.Rep) != 0;
-        int budget = (c.Flags & Processor.FlagTF) != 0 ? 1 : MaxElementsPerCall;
+        // One element per call while single-stepping or watching data, so the trap follows the element that raised it.
+        int budget = (c.Flags & Processor.FlagTF) != 0 || c.DataBreakpointsArmed ? 1 : MaxElementsPerCall;
         while (true)
         {
             uint r = Op.Element<S>(c, ref i, mask, delta);

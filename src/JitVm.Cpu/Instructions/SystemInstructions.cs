@@ -161,10 +161,10 @@ internal static unsafe class SystemInstructions
             n += 2;
         }
         if (n > 7) c.Fault(CpuVectors.UD);
-        if ((c.Dr[7] & 0x2000) != 0)
+        if ((c.Dr[7] & Processor.Dr7GD) != 0)
         {
-            c.Dr[6] |= 0x2000;
-            c.Dr[7] &= ~0x2000u;
+            c.Dr[6] |= Processor.Dr6BD;
+            c.Dr[7] &= ~Processor.Dr7GD;
             c.Fault(CpuVectors.DB);
         }
         return n;
@@ -176,6 +176,8 @@ internal static unsafe class SystemInstructions
         c.SetReg32(i.R0, c.Dr[n]);
     }
 
+    // Writing DR0-DR3 or DR7 re-arms the breakpoints; the block ends so a breakpoint set on a following
+    // instruction of the same block is seen.
     static void MovDrR(Processor c, ref Insn i)
     {
         int n = CheckDebugRegister(c, i.R0);
@@ -186,6 +188,7 @@ internal static unsafe class SystemInstructions
             7 => (v | 0x400) & ~0x0000D800u,           // bit 10 reads as 1, bits 11, 12, 14, 15 as 0
             _ => v,
         };
+        if (n != 6) c.UpdateBreakpoints();
     }
 
     // ---- caches and TLB (486+) ----
@@ -306,7 +309,7 @@ internal static unsafe class SystemInstructions
         t.Add(Code.Mov_r32_cr, &MovRCr, min: i386);
         t.Add(Code.Mov_cr_r32, &MovCrR, End, i386);
         t.Add(Code.Mov_r32_dr, &MovRDr, min: i386);
-        t.Add(Code.Mov_dr_r32, &MovDrR, min: i386);
+        t.Add(Code.Mov_dr_r32, &MovDrR, End, i386);
 
         t.Add(Code.Invd, &Invd, min: i486);
         t.Add(Code.Wbinvd, &Invd, min: i486);

@@ -1,0 +1,100 @@
+using JitVm.Core;
+
+namespace JitVm.Cpu;
+
+/// <summary>
+/// Hardware breakpoints (SDM vol. 3, chapter 17): DR0-DR3 with their DR7 enables, types and lengths. Instruction
+/// breakpoints are matched by the dispatcher at instruction boundaries and only while one is enabled
+/// (<see cref="CodeBreakpoints"/>); data breakpoints keep the pages they watch out of the TLB, so only accesses to
+/// those pages reach the slow path, which matches them and leaves a trap pending for the end of the instruction.
+/// With nothing enabled neither costs anything on the fast paths.
+/// </summary>
+public sealed partial class Processor
+{
+    /// <summary>DR6 bits: B0-B3 (breakpoint conditions met), BD (debug-register access), BS (single step), BT (task switch).</summary>
+    public const uint Dr6B0 = 1, Dr6Breakpoints = 0xF, Dr6BD = 0x2000, Dr6BS = 0x4000, Dr6BT = 0x8000;
+
+    /// <summary>DR7.GD: the next debug-register access raises #DB (BD).</summary>
+    public const uint Dr7GD = 0x2000;
+
+    /// <summary>Bit n set: DRn is an enabled instruction breakpoint (L or G set, R/W = 00).</summary>
+    public uint CodeBreakpoints;
+
+    /// <summary>Bit n set: DRn is an enabled data breakpoint (R/W = 01 writes, 11 reads and writes).</summary>
+    uint dataBreakpoints;
+    uint dataWriteOnly;
+
+    /// <summary>
+    /// DR6 bits of debug traps raised by the running instruction (data breakpoints hit, and BS for a single step),
+    /// delivered as one #DB when it completes; a fault discards them.
+    /// </summary>
+    public uint PendingDebugTrap;
+
+    /// <summary>Some data breakpoint is enabled: string instructions then run one element per dispatch, so a hit traps after the element that made it.</summary>
+    public bool DataBreakpointsArmed => dataBreakpoints != 0;
+
+    /// <summary>
+    /// Recomputes the enabled breakpoints from DR0-DR3 and DR7. Call after writing any of them. Data breakpoints
+    /// decide which pages the TLB may cache, so a change of them flushes it.
+    /// </summary>
+    public void UpdateBreakpoints()
+    {
+        uint dr7 = Dr[7], code = 0, data = 0, writeOnly = 0;
+        for (int n = 0; n < 4; n++)
+        {
+            if (((dr7 >> (2 * n)) & 3) == 0) continue;
+            uint rw = (dr7 >> (16 + 4 * n)) & 3;
+            if (rw == 0) code |= 1u << n;
+            else if (rw == 1) { data |= 1u << n; writeOnly |= 1u << n; }
+            else if (rw == 3) data |= 1u << n;
+            // R/W = 10 is an I/O breakpoint with CR4.DE (undefined without it): not modelled.
+        }
+        CodeBreakpoints = code;
+        if (data != 0 || dataBreakpoints != 0) FlushTlb();
+        dataBreakpoints = data;
+        dataWriteOnly = writeOnly;
+    }
+
+    /// <summary>DR6 B bits of the enabled instruction breakpoints at linear address <paramref name="lin"/> (the first byte of an instruction).</summary>
+    public uint MatchCodeBreakpoints(uint lin)
+    {
+        uint hit = 0;
+        for (int n = 0; n < 4; n++)
+            if ((CodeBreakpoints & (1u << n)) != 0 && Dr[n] == lin) hit |= 1u << n;
+        return hit;
+    }
+
+    /// <summary>Bytes watched by DRn: 1, 2, 4 or 8 (LEN = 10, defined as 8 bytes on later processors).</summary>
+    int BreakpointLength(int n) => ((Dr[7] >> (18 + 4 * n)) & 3) switch { 0 => 1, 1 => 2, 2 => 8, _ => 4 };
+
+    /// <summary>A data access reached the slow path while data breakpoints are enabled: record the ones it hits.</summary>
+    void MatchDataBreakpoints(uint lin, int size, bool write)
+    {
+        for (int n = 0; n < 4; n++)
+        {
+            uint bit = 1u << n;
+            if ((dataBreakpoints & bit) == 0 || (!write && (dataWriteOnly & bit) != 0)) continue;
+            uint len = (uint)BreakpointLength(n);
+            uint start = Dr[n] & ~(len - 1);
+            // [lin, lin + size) and [start, start + len) overlap (modulo 2^32).
+            if (lin - start < len || start - lin < (uint)size)
+            {
+                PendingDebugTrap |= bit;
+                ExitBlock = true;
+            }
+        }
+    }
+
+    /// <summary>The linear page holds bytes a data breakpoint watches (such pages are not cached in the TLB).</summary>
+    bool WatchedPage(uint lin)
+    {
+        for (int n = 0; n < 4; n++)
+        {
+            if ((dataBreakpoints & (1u << n)) == 0) continue;
+            uint len = (uint)BreakpointLength(n);
+            uint start = Dr[n] & ~(len - 1), last = start + len - 1;
+            if (((start ^ lin) & ~PhysicalMemory.PageMask) == 0 || ((last ^ lin) & ~PhysicalMemory.PageMask) == 0) return true;
+        }
+        return false;
+    }
+}
