@@ -93,7 +93,7 @@ public sealed record CpuModel
     public static IReadOnlyDictionary<string, uint> FeatureNames { get; } = new Dictionary<string, uint>(StringComparer.OrdinalIgnoreCase)
     {
         ["de"] = CpuidInfo.FeatureDe, ["pse"] = CpuidInfo.FeaturePse, ["tsc"] = CpuidInfo.FeatureTsc, ["msr"] = CpuidInfo.FeatureMsr,
-        ["cx8"] = CpuidInfo.FeatureCx8, ["pge"] = CpuidInfo.FeaturePge, ["cmov"] = CpuidInfo.FeatureCmov,
+        ["cx8"] = CpuidInfo.FeatureCx8, ["sep"] = CpuidInfo.FeatureSep, ["pge"] = CpuidInfo.FeaturePge, ["cmov"] = CpuidInfo.FeatureCmov,
     };
 
     /// <summary>

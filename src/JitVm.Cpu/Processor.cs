@@ -107,6 +107,7 @@ public sealed partial class Processor
         if (Model.Is286) Cr0 = 0xFFF0; // the 286 MSW reads back with its unused bits set
         Cr2 = Cr3 = Cr4 = 0;
         TimeStampCounter = 0;
+        ResetMsrs();
         Dr = default;
         Dr[6] = 0xFFFF0FF0;
         Dr[7] = 0x400;

@@ -20,4 +20,11 @@ internal static class TestModels
             CpuidInfo.FeatureVme | CpuidInfo.FeatureDe | CpuidInfo.FeaturePse | CpuidInfo.FeatureTsc | CpuidInfo.FeatureMsr |
             CpuidInfo.FeatureCx8, 0),
     };
+
+    /// <summary>The P6 model with SYSENTER/SYSEXIT (CPUID.SEP), which no preset advertises yet.</summary>
+    public static readonly CpuModel P6Sep = P6 with
+    {
+        Name = "p6+sep",
+        Cpuid = P6.Cpuid! with { FeaturesEdx = P6.Cpuid.FeaturesEdx | CpuidInfo.FeatureSep },
+    };
 }

@@ -22,6 +22,7 @@ internal static unsafe class Families
         Exchange.Register(t);
         SystemInstructions.Register(t);
         X87Escape.Register(t);
+        FastSystemCall.Register(t);
     }
 
     /// <summary>

@@ -264,26 +264,20 @@ internal static unsafe class SystemInstructions
         c.Edx = (uint)(t >> 32);
     }
 
-    /// <summary>IA32_TIME_STAMP_COUNTER, the only model-specific register implemented.</summary>
-    const uint MsrTsc = 0x10;
+    // RDMSR/WRMSR: ECX selects the register, EDX:EAX holds the value (Processor.Msr.cs lists what exists).
 
     static void Rdmsr(Processor c, ref Insn i)
     {
         RequireCpl0(c);
-        if (c.Ecx != MsrTsc) c.Fault(CpuVectors.GP, 0);
-        ulong t = c.TimeStampCounter;
-        c.Eax = (uint)t;
-        c.Edx = (uint)(t >> 32);
+        if (!c.TryReadMsr(c.Ecx, out ulong v)) c.Fault(CpuVectors.GP, 0);
+        c.Eax = (uint)v;
+        c.Edx = (uint)(v >> 32);
     }
 
-    // WRMSR to the TSC: P6-family processors write only the low 32 bits and clear the high half (SDM vol. 3,
-    // "Time-Stamp Counter"); the Pentium takes all 64.
     static void Wrmsr(Processor c, ref Insn i)
     {
         RequireCpl0(c);
-        if (c.Ecx != MsrTsc) c.Fault(CpuVectors.GP, 0);
-        ulong high = c.Model.Generation >= CpuGeneration.P6 ? 0 : (ulong)c.Edx << 32;
-        c.TimeStampCounter = high | c.Eax;
+        if (!c.TryWriteMsr(c.Ecx, (ulong)c.Edx << 32 | c.Eax)) c.Fault(CpuVectors.GP, 0);
     }
 
     internal static void Register(HandlerTable t)

@@ -108,7 +108,7 @@ public class SystemTests
     public void OtherMsrsRaiseGeneralProtection()
     {
         var m = new TestMachine(TestModels.P6);
-        m.Load(x => { x.mov(ecx, 0x1B); x.rdmsr(); });
+        m.Load(x => { x.mov(ecx, 0x1234); x.rdmsr(); });
         m.Run();
         Assert.Equal(1, m.Exceptions(CpuVectors.GP));
     }

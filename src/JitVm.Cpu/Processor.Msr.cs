@@ -1,0 +1,81 @@
+namespace JitVm.Cpu;
+
+/// <summary>
+/// Model-specific registers (RDMSR/WRMSR): the ones a P6-class CPUID implies. The TSC (10h) exists wherever
+/// CPUID.MSR does; the P6 family adds IA32_PLATFORM_ID (17h), IA32_APIC_BASE (1Bh) and IA32_BIOS_SIGN_ID (8Bh);
+/// the SYSENTER MSRs (174h-176h) exist when CPUID advertises SEP. Anything else is #GP(0).
+/// </summary>
+public sealed partial class Processor
+{
+    public const uint MsrTsc = 0x10, MsrPlatformId = 0x17, MsrApicBase = 0x1B, MsrBiosSignId = 0x8B,
+        MsrSysenterCs = 0x174, MsrSysenterEsp = 0x175, MsrSysenterEip = 0x176;
+
+    /// <summary>IA32_APIC_BASE bits: bootstrap processor (read-only), global enable, base address (bits 31:12).</summary>
+    public const ulong ApicBaseBsp = 0x100, ApicBaseEnable = 0x800, ApicBaseAddressMask = 0xFFFFF000;
+
+    /// <summary>CPUID.1:EDX.APIC: an on-chip local APIC (not modelled as a device; only its base MSR is).</summary>
+    const uint CpuidApic = 1u << 9;
+
+    /// <summary>IA32_SYSENTER_CS/ESP/EIP: the flat ring-0 code selector and the entry stack and instruction pointers.</summary>
+    public uint SysenterCs, SysenterEsp, SysenterEip;
+
+    /// <summary>IA32_APIC_BASE.</summary>
+    public ulong ApicBase;
+
+    /// <summary>The model has SYSENTER/SYSEXIT and their MSRs (CPUID.1:EDX.SEP).</summary>
+    public bool HasSysenter => ((Model.Cpuid?.FeaturesEdx ?? 0) & CpuidInfo.FeatureSep) != 0;
+
+    bool IsP6 => Model.Generation >= CpuGeneration.P6;
+
+    /// <summary>
+    /// Power-up values: the APIC at its default base FEE00000h, this processor the bootstrap processor, the APIC
+    /// globally enabled when CPUID advertises it (clearing the enable is what hides CPUID.APIC on a P6).
+    /// </summary>
+    void ResetMsrs()
+    {
+        SysenterCs = SysenterEsp = SysenterEip = 0;
+        bool apic = ((Model.Cpuid?.FeaturesEdx ?? 0) & CpuidApic) != 0;
+        ApicBase = 0xFEE00000 | ApicBaseBsp | (apic ? ApicBaseEnable : 0);
+    }
+
+    /// <summary>RDMSR: false when the MSR does not exist on this model (the caller raises #GP(0)).</summary>
+    public bool TryReadMsr(uint index, out ulong value)
+    {
+        value = 0;
+        switch (index)
+        {
+            case MsrTsc: value = TimeStampCounter; return true;
+            case MsrPlatformId or MsrBiosSignId when IsP6: return true;    // platform 0; no microcode update loaded
+            case MsrApicBase when IsP6: value = ApicBase; return true;
+            case MsrSysenterCs when HasSysenter: value = SysenterCs; return true;
+            case MsrSysenterEsp when HasSysenter: value = SysenterEsp; return true;
+            case MsrSysenterEip when HasSysenter: value = SysenterEip; return true;
+            default: return false;
+        }
+    }
+
+    /// <summary>WRMSR: false when the MSR does not exist or the value sets reserved bits (#GP(0)).</summary>
+    public bool TryWriteMsr(uint index, ulong value)
+    {
+        switch (index)
+        {
+            case MsrTsc:
+                // P6-family processors write only the low 32 bits and clear the high half (SDM vol. 3,
+                // "Time-Stamp Counter"); the Pentium takes all 64.
+                TimeStampCounter = IsP6 ? (uint)value : value;
+                return true;
+            case MsrBiosSignId when IsP6:
+                return true;                                               // the microcode-update trigger: nothing to load
+            case MsrApicBase when IsP6:
+                // Base and enable are writable; BSP is read-only; everything else is reserved (32-bit physical space).
+                if ((value & ~(ApicBaseAddressMask | ApicBaseEnable | ApicBaseBsp)) != 0) return false;
+                ApicBase = (value & (ApicBaseAddressMask | ApicBaseEnable)) | (ApicBase & ApicBaseBsp);
+                return true;
+            // The SYSENTER MSRs hold 32 bits on a 32-bit processor; the high half is ignored.
+            case MsrSysenterCs when HasSysenter: SysenterCs = (uint)value; return true;
+            case MsrSysenterEsp when HasSysenter: SysenterEsp = (uint)value; return true;
+            case MsrSysenterEip when HasSysenter: SysenterEip = (uint)value; return true;
+            default: return false;
+        }
+    }
+}
