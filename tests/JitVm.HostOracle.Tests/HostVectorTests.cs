@@ -1,0 +1,41 @@
+using System.Diagnostics;
+using JitVm.Cpu;
+using Xunit.Abstractions;
+
+namespace JitVm.HostOracle.Tests;
+
+/// <summary>
+/// The differential test: vectors generated and executed natively on this machine's CPU (fixed seed), compared
+/// with the interpreter on every defined result and flag. Needs an x86-64 Linux host; anywhere else it fails
+/// with the reason (it does not skip).
+/// </summary>
+public class HostVectorTests(ITestOutputHelper output)
+{
+    public const ulong Seed = 0x4A49_5456_4D30_0001;
+    const long VectorCount = 1_050_000;
+
+    [Fact]
+    public void InterpreterMatchesTheHostCpuOnAMillionVectors()
+    {
+        var forms = FormCatalog.All;
+        // The P6 model has every form; the older models see every 8th vector of the forms they have.
+        var checker = new Checker(forms,
+        [
+            new CheckTarget(Oracle.P6Model),
+            new CheckTarget(CpuModel.I386, 8),
+            new CheckTarget(CpuModel.I486, 8),
+            new CheckTarget(CpuModel.Pentium, 8),
+        ], maxReports: 25);
+        var sw = Stopwatch.StartNew();
+        using (var native = new NativeExecutor(forms))
+            Oracle.Generate(native, forms, Oracle.Distribute(forms, VectorCount), Seed, checker.Check);
+        sw.Stop();
+
+        foreach (var m in checker.Models)
+            output.WriteLine($"{m.Model}: {m.Compared} vectors ({m.DivideErrors} #DE), {m.Mismatches} mismatches");
+        output.WriteLine($"{forms.Count} forms, {checker.Vectors} vectors on the first model, {sw.Elapsed.TotalSeconds:F2} s");
+        Assert.True(checker.Mismatches == 0,
+            $"{checker.Mismatches} mismatches between the interpreter and the host CPU:\n{string.Join("\n", checker.Reports)}");
+        Assert.True(checker.Vectors >= 1_000_000, $"only {checker.Vectors} vectors were compared");
+    }
+}
