@@ -194,6 +194,24 @@ public class OracleSelfTests
         Assert.All(forms, f => Assert.NotEmpty(NativeExecutor.NativeBytes(f)));
         Assert.Contains(forms, f => f.HasMemoryOperand && f.Mnemonic == Mnemonic.Bts && f.Guest.Op1Kind == OpKind.Register);
         Assert.Equal(forms.Count, forms.Select(f => Convert.ToHexString(f.GuestBytes)).Distinct().Count());
+        Assert.Contains(forms, f => f.Family == "cmp+setcc");
+        Assert.Contains(forms, f => f.Family == "add+inc+adc");
+    }
+
+    [Fact]
+    public void SequenceFormsRoundTripThroughTheirGuestBytes()
+    {
+        var form = FormCatalog.All.First(f => f.Family == "sub+dec+setcc");
+        var back = OracleForm.FromGuestBytes(form.GuestBytes);
+        Assert.Equal(form.Name, back.Name);
+        Assert.Equal(3, back.GuestSequence.Count);
+    }
+
+    [Fact]
+    public void SequenceMaskIsTheUnionOfItsParts()
+    {
+        var form = new OracleForm([Instruction.Create(Code.And_rm32_r32, EAX, ECX), Instruction.Create(Code.Sete_rm8, DL)], null);
+        Assert.Equal(AF, UndefinedBehaviour.For(form, Input()).Flags);
     }
 
     [Fact]

@@ -12,7 +12,7 @@ public static class Comparison
     public static bool Matches(OracleForm form, in VectorRecord r, in GuestResult actual, out string? report)
     {
         report = null;
-        var mask = UndefinedBehaviour.For(form.Guest, r);
+        var mask = UndefinedBehaviour.For(form, r);
         bool ok;
         if (r.Status == VectorStatus.DivideError)
         {

@@ -42,6 +42,7 @@ public static class FormCatalog
         Exchange(b);
         Moves(b);
         Conditionals(b);
+        LazyFlagSequences(b);
         return b.Forms;
     }
 
@@ -331,6 +332,70 @@ public static class FormCatalog
         }
     }
 
+    /// <summary>
+    /// Flag producers followed by flag consumers in one block: the interpreter keeps flags lazy (operation and
+    /// operands) between instructions and has fast paths for conditions after a compare, so a consumer reading the
+    /// flags of the previous instruction follows a different path from one reading materialised flags (which is
+    /// all a single-instruction vector can show). Consumers have no input-dependent undefined behaviour, so the
+    /// masks of the sequence are those of its parts.
+    /// </summary>
+    static void LazyFlagSequences(Builder b)
+    {
+        // name, operand count: 2 = op dst, src; 1 = op dst; "1" suffix: shift by 1
+        (string op, int kind)[] producers =
+        [
+            ("Add", 2), ("Adc", 2), ("Sub", 2), ("Sbb", 2), ("Cmp", 2), ("And", 2), ("Or", 2), ("Xor", 2), ("Test", 2),
+            ("Xadd", 2), ("Cmpxchg", 2), ("Neg", 1), ("Inc", 1), ("Dec", 1), ("Shl", 3), ("Shr", 3), ("Sar", 3),
+        ];
+        int sizeTurn = 0, memTurn = 0;
+        Instruction Producer(string op, int kind, int s)
+        {
+            var regs = Regs(s);
+            bool mem = memTurn++ % 4 == 3;
+            switch (kind)
+            {
+                case 2:
+                    var code = C($"{op}_rm{s}_r{s}");
+                    if (mem) return Instruction.Create(code, Mem, b.Next(regs));
+                    var (d, src) = b.NextPair(regs);
+                    return Instruction.Create(code, d, src);
+                case 1:
+                    return mem ? Instruction.Create(C($"{op}_rm{s}"), Mem) : Instruction.Create(C($"{op}_rm{s}"), b.Next(regs));
+                default:
+                    return mem ? Instruction.Create(C($"{op}_rm{s}_1"), Mem, 1) : Instruction.Create(C($"{op}_rm{s}_1"), b.Next(regs), 1);
+            }
+        }
+
+        var consumers = new List<Func<int, Instruction[]>>();
+        foreach (var cc in Conditions)
+        {
+            consumers.Add(_ => [Instruction.Create(C($"Set{cc}_rm8"), b.Next(R8))]);
+            consumers.Add(s => [Instruction.Create(C($"Cmov{cc}_r{(s == 16 ? 16 : 32)}_rm{(s == 16 ? 16 : 32)}"), b.Next(Regs(s == 16 ? 16 : 32)), b.Next(Regs(s == 16 ? 16 : 32)))]);
+        }
+        foreach (var op in new[] { "Adc", "Sbb" })
+            consumers.Add(s => [Instruction.Create(C($"{op}_rm{s}_r{s}"), b.Next(Regs(s)), b.Next(Regs(s)))]);
+        foreach (var op in new[] { "Rcl", "Rcr" })
+            consumers.Add(s => [Instruction.Create(C($"{op}_rm{s}_1"), b.Next(Regs(s)), 1)]);
+        // INC/DEC keep CF: the producer's CF must survive them; then a condition combining CF and ZF/SF/OF.
+        foreach (var (op, cc) in new[] { ("Inc", "be"), ("Dec", "a"), ("Inc", "b"), ("Dec", "l") })
+            consumers.Add(s => [Instruction.Create(C($"{op}_rm{s}"), b.Next(Regs(s))), Instruction.Create(C($"Set{cc}_rm8"), b.Next(R8))]);
+        consumers.Add(s => [Instruction.Create(C($"Inc_rm{s}"), b.Next(Regs(s))), Instruction.Create(C($"Adc_rm{s}_r{s}"), b.Next(Regs(s)), b.Next(Regs(s)))]);
+        // CMC inverts CF in place: after a lazy producer it must materialise first.
+        consumers.Add(_ => [Instruction.Create(Code.Cmc), Instruction.Create(Code.Setbe_rm8, b.Next(R8))]);
+        consumers.Add(s => [Instruction.Create(Code.Cmc), Instruction.Create(C($"Sbb_rm{s}_r{s}"), b.Next(Regs(s)), b.Next(Regs(s)))]);
+        consumers.Add(_ => [Instruction.Create(Code.Cmc)]);
+
+        foreach (var (op, kind) in producers)
+        {
+            foreach (var consumer in consumers)
+            {
+                int s = (sizeTurn++ % 3) switch { 0 => 32, 1 => 8, _ => 16 };
+                var first = Producer(op, kind, s);
+                b.Add([first, .. consumer(s)], 0.5);
+            }
+        }
+    }
+
     sealed class Builder
     {
         public List<OracleForm> Forms { get; } = new();
@@ -338,9 +403,13 @@ public static class FormCatalog
         int turn;
 
         /// <summary>Adds a form unless the same guest encoding is already there (register rotation can repeat a choice).</summary>
-        public void Add(Instruction guest, Instruction? native = null, double weight = 1)
+        public void Add(Instruction guest, Instruction? native = null, double weight = 1) => Add(new OracleForm(guest, native, weight));
+
+        /// <summary>Adds a sequence whose instructions all exist in 64-bit mode as they are.</summary>
+        public void Add(Instruction[] sequence, double weight) => Add(new OracleForm(sequence, null, weight));
+
+        void Add(OracleForm form)
         {
-            var form = new OracleForm(guest, native, weight);
             if (seen.Add(Convert.ToHexString(form.GuestBytes))) Forms.Add(form);
         }
 

@@ -15,14 +15,14 @@ public struct GuestResult
 
 /// <summary>
 /// Runs vectors through the interpreter: one real-mode processor with 1 MiB of RAM, each form's guest bytes plus a
-/// HLT at its own paragraph (CS = 3000h + form index, IP = 0), so every form is decoded once and later vectors hit
+/// HLT in its own 32-byte slot (CS = 3000h + 2 * form index, IP = 0), so every form is decoded once and later vectors hit
 /// the block cache. Per vector: load EAX..EDI (ESP = FFFEh on a stack at 2000:0000), the arithmetic flags and the
 /// memory window at 0000:1000, run to the HLT; every IVT entry points at a HLT at 0050:0000, so an exception ends
 /// the run there.
 /// </summary>
 public sealed class InterpreterHarness
 {
-    const uint CodeBase = 0x30000, CodeEnd = 0xA0000;
+    const uint CodeBase = 0x30000, CodeEnd = 0xA0000, SlotBytes = 32;
     const uint HandlerAddress = 0x500;
     const ushort HandlerSegment = 0x50, StackSegment = 0x2000, StackTop = 0xFFFE;
     /// <summary>Physical address of the memory window (the operand is at <see cref="OracleForm.OperandAddress"/>).</summary>
@@ -39,7 +39,7 @@ public sealed class InterpreterHarness
 
     public InterpreterHarness(CpuModel model, IReadOnlyList<OracleForm> forms)
     {
-        if (forms.Count > (CodeEnd - CodeBase) / 16) throw new ArgumentException($"at most {(CodeEnd - CodeBase) / 16} forms");
+        if (forms.Count > (CodeEnd - CodeBase) / SlotBytes) throw new ArgumentException($"at most {(CodeEnd - CodeBase) / SlotBytes} forms");
         memory = new PhysicalMemory(1 << 20);
         Cpu = new Processor(model, memory, new IoBus());
         engine = new Interpreter(Cpu);
@@ -50,8 +50,8 @@ public sealed class InterpreterHarness
         for (int f = 0; f < forms.Count; f++)
         {
             var bytes = forms[f].GuestBytes;
-            if (bytes.Length > 15) throw new ArgumentException($"{forms[f]}: guest encoding longer than 15 bytes");
-            memory.Poke(CodeBase + (uint)f * 16, [.. bytes, 0xF4]);
+            if (bytes.Length >= SlotBytes) throw new ArgumentException($"{forms[f]}: guest encoding longer than {SlotBytes - 1} bytes");
+            memory.Poke(CodeBase + (uint)f * SlotBytes, [.. bytes, 0xF4]);
         }
         for (int s = 0; s < 6; s++)
             Cpu.LoadRealModeSegmentFull(s, 0, 0, 0xFFFF, s == SegReg.CS ? Segment.RealModeCode : Segment.RealModeData);
@@ -69,7 +69,7 @@ public sealed class InterpreterHarness
         c.SetEflags((r.InFlags & Processor.ArithFlags) | 2);
         var backing = memory.Backing;
         for (int i = 0; i < 16; i++) backing[windowHost + i] = r.InMem[i];
-        ushort cs = (ushort)((CodeBase >> 4) + (uint)form);
+        ushort cs = (ushort)((CodeBase + (uint)form * SlotBytes) >> 4);
         c.LoadRealModeSegmentFull(SegReg.CS, cs, (uint)cs << 4, 0xFFFF, Segment.RealModeCode);
         c.Eip = 0;
         c.Halted = false;

@@ -75,16 +75,7 @@ public sealed unsafe class NativeExecutor : IDisposable
         a.mov(esi, __dword_ptr[r8 + In + 24]);
         a.mov(edi, __dword_ptr[r8 + In + 28]);
 
-        var insn = form.Native;
-        if (form.HasMemoryOperand)
-        {
-            insn.MemoryBase = Register.RIP;
-            insn.MemoryIndex = Register.None;
-            insn.MemoryDisplacement64 = scratch + VectorRecord.OperandOffset;
-            insn.MemoryDisplSize = 8;
-            insn.SegmentPrefix = Register.None;
-        }
-        a.AddInstruction(insn);
+        foreach (var insn in form.NativeSequence) a.AddInstruction(HostInstruction(insn, scratch + VectorRecord.OperandOffset));
 
         a.pushfq();
         a.mov(__dword_ptr[r8 + Out + 0], eax);
@@ -114,18 +105,21 @@ public sealed unsafe class NativeExecutor : IDisposable
         return w.ToArray();
     }
 
-    /// <summary>The instruction under test as the host runs it (for reports).</summary>
-    public static string NativeBytes(OracleForm form)
+    /// <summary>A native instruction with its memory operand (if any) made RIP-relative to <paramref name="operand"/>.</summary>
+    static Instruction HostInstruction(Instruction insn, ulong operand)
     {
-        var insn = form.Native;
-        if (form.HasMemoryOperand)
-        {
-            insn.MemoryBase = Register.RIP;
-            insn.MemoryDisplacement64 = 0x1000;
-            insn.MemoryDisplSize = 8;
-        }
-        return Convert.ToHexString(OracleForm.Encode(insn, 64, 0));
+        if (!OracleForm.UsesMemory(insn)) return insn;
+        insn.MemoryBase = Register.RIP;
+        insn.MemoryIndex = Register.None;
+        insn.MemoryDisplacement64 = operand;
+        insn.MemoryDisplSize = 8;
+        insn.SegmentPrefix = Register.None;
+        return insn;
     }
+
+    /// <summary>The instructions under test as the host runs them (for reports; the memory operand as if at 1000h from address 0).</summary>
+    public static string NativeBytes(OracleForm form) =>
+        Convert.ToHexString(form.NativeSequence.SelectMany(i => OracleForm.Encode(HostInstruction(i, 0x1000), 64, 0)).ToArray());
 
     public void Dispose() => memory.Dispose();
 }

@@ -59,12 +59,16 @@ public static class Oracle
             CpuidInfo.FeatureDe | CpuidInfo.FeatureTsc | CpuidInfo.FeatureMsr | CpuidInfo.FeatureCx8 | CpuidInfo.FeatureCmov, 0),
     };
 
-    /// <summary>True when the model has the instruction (generation and CPUID features), per the interpreter's opcode table.</summary>
+    /// <summary>True when the model has every instruction of the form (generation and CPUID features), per the interpreter's opcode table.</summary>
     public static bool Supports(CpuModel model, OracleForm form)
     {
-        ref readonly var e = ref HandlerTable.Default[form.Guest.Code];
         uint features = model.Cpuid?.FeaturesEdx ?? 0;
-        return e.IsDefined && model.Generation >= e.MinGeneration && (e.RequiredFeatures & ~features) == 0;
+        foreach (var i in form.GuestSequence)
+        {
+            ref readonly var e = ref HandlerTable.Default[i.Code];
+            if (!e.IsDefined || model.Generation < e.MinGeneration || (e.RequiredFeatures & ~features) != 0) return false;
+        }
+        return true;
     }
 }
 
@@ -102,23 +106,26 @@ public sealed class Checker
         this.maxReports = maxReports;
         targets = models.Select(t => (new InterpreterHarness(t.Model, forms), t, new ModelTally(t.Model.Name),
             forms.Select(f => Oracle.Supports(t.Model, f)).ToArray())).ToArray();
-        foreach (var group in forms.GroupBy(f => f.Mnemonic.ToString().ToLowerInvariant()))
-            ByMnemonic[group.Key] = new MnemonicTally { Forms = group.Count() };
+        foreach (var group in forms.GroupBy(f => f.Family))
+            ByFamily[group.Key] = new MnemonicTally { Forms = group.Count() };
     }
 
     public IReadOnlyList<ModelTally> Models => targets.Select(t => t.tally).ToArray();
-    public SortedDictionary<string, MnemonicTally> ByMnemonic { get; } = new(StringComparer.Ordinal);
+    /// <summary>Totals of the first model per mnemonic (per mnemonic sequence for sequence forms).</summary>
+    public SortedDictionary<string, MnemonicTally> ByFamily { get; } = new(StringComparer.Ordinal);
     public List<string> Reports { get; } = new();
     public long Mismatches => targets.Sum(t => t.tally.Mismatches);
     /// <summary>Distinct vectors compared against the first model.</summary>
     public long Vectors => targets.Length == 0 ? 0 : targets[0].tally.Compared;
+    /// <summary>Of <see cref="Vectors"/>, those of single-instruction forms (the rest are producer/consumer sequences).</summary>
+    public long SingleInstructionVectors { get; private set; }
     public Stopwatch InterpreterTime { get; } = new();
 
     public void Check(int form, Span<VectorRecord> batch)
     {
         InterpreterTime.Start();
         var f = forms[form];
-        var byMnemonic = ByMnemonic[f.Mnemonic.ToString().ToLowerInvariant()];
+        var byMnemonic = ByFamily[f.Family];
         for (int t = 0; t < targets.Length; t++)
         {
             var (harness, target, tally, supported) = targets[t];
@@ -129,7 +136,11 @@ public sealed class Checker
                 harness.Run(form, r, out var actual);
                 tally.Compared++;
                 if (r.Status == VectorStatus.DivideError) tally.DivideErrors++;
-                if (t == 0) byMnemonic.Vectors++;
+                if (t == 0)
+                {
+                    byMnemonic.Vectors++;
+                    if (!f.IsSequence) SingleInstructionVectors++;
+                }
                 if (Comparison.Matches(f, r, actual, out string? report)) continue;
                 tally.Mismatches++;
                 if (t == 0) byMnemonic.Mismatches++;

@@ -120,13 +120,13 @@ public static class Program
 
     static int Report(Checker checker, TimeSpan elapsed, string source)
     {
-        Console.WriteLine($"{"mnemonic",-10} {"forms",5} {"vectors",9} {"mismatch",8}");
-        foreach (var (m, t) in checker.ByMnemonic)
-            Console.WriteLine($"{m,-10} {t.Forms,5} {t.Vectors,9} {t.Mismatches,8}");
+        Console.WriteLine($"{"family",-16} {"forms",5} {"vectors",9} {"mismatch",8}");
+        foreach (var (m, t) in checker.ByFamily)
+            Console.WriteLine($"{m,-16} {t.Forms,5} {t.Vectors,9} {t.Mismatches,8}");
         foreach (var r in checker.Reports) Console.WriteLine(r);
         foreach (var m in checker.Models)
             Console.WriteLine($"{m.Model}: {m.Compared} vectors compared ({m.DivideErrors} #DE), {m.Mismatches} mismatches");
-        Console.WriteLine($"{source}: {checker.Vectors} vectors, {checker.Mismatches} mismatches, {elapsed.TotalSeconds:F2} s");
+        Console.WriteLine($"{source}: {checker.Vectors} vectors ({checker.SingleInstructionVectors} single-instruction, {checker.Vectors - checker.SingleInstructionVectors} in sequences), {checker.Mismatches} mismatches, {elapsed.TotalSeconds:F2} s");
         return checker.Mismatches == 0 ? 0 : 1;
     }
 

@@ -103,14 +103,32 @@ public static class UndefinedBehaviour
     public static UndefinedMask For(in Instruction guest, in VectorRecord r)
     {
         var mask = default(UndefinedMask);
-        if (!byMnemonic.TryGetValue(guest.Mnemonic, out var rules)) return mask;
+        Add(ref mask, guest, r);
+        return mask;
+    }
+
+    /// <summary>
+    /// What the comparison of a form's vector ignores: the union over its instructions. Conditions are evaluated on
+    /// the vector's inputs, so sequences only put input-independent rules after their first instruction (the
+    /// catalog's consumers: SETcc, CMOVcc, ADC, SBB, INC, DEC, RCL/RCR by 1, CMC). An undefined flag of the first
+    /// instruction stays masked at the end, also where a later instruction would have defined it.
+    /// </summary>
+    public static UndefinedMask For(OracleForm form, in VectorRecord r)
+    {
+        var mask = default(UndefinedMask);
+        foreach (var i in form.GuestSequence) Add(ref mask, i, r);
+        return mask;
+    }
+
+    static void Add(ref UndefinedMask mask, in Instruction guest, in VectorRecord r)
+    {
+        if (!byMnemonic.TryGetValue(guest.Mnemonic, out var rules)) return;
         foreach (var rule in rules)
         {
             if (!Applies(rule.When, guest, r)) continue;
             mask.Flags |= rule.Flags;
             if (rule.Destination) MaskDestination(ref mask, guest);
         }
-        return mask;
     }
 
     static bool Applies(RuleCondition when, in Instruction i, in VectorRecord r) => when switch

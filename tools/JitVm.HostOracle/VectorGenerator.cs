@@ -33,8 +33,12 @@ public static class VectorGenerator
     public static void Fill(OracleForm form, Rng rng, Span<VectorRecord> records)
     {
         var g = form.Guest;
-        int[] sizes = OperandSizes(g);
-        bool byCl = UsesClCount(g);
+        int[] sizes = OperandSizes(form);
+        bool byCl = form.GuestSequence.Any(i => UsesClCount(i));
+        // Two same-size register/memory operands (ALU, CMP, XADD...): often make them equal or adjacent, so
+        // equality, borrow-free and sign-boundary outcomes are common (CMP followed by SETE/SETBE/SETLE).
+        bool related = g.OpCount >= 2 && g.Op0Kind is OpKind.Register or OpKind.Memory && g.Op1Kind is OpKind.Register or OpKind.Memory
+                       && Operands.Size(g, 0) == Operands.Size(g, 1) && !IsShift(g);
         bool divide = g.Mnemonic is Mnemonic.Div or Mnemonic.Idiv;
         bool bitStringOffset = g.Mnemonic is Mnemonic.Bt or Mnemonic.Bts or Mnemonic.Btr or Mnemonic.Btc
                                && g.Op0Kind == OpKind.Memory && g.Op1Kind == OpKind.Register;
@@ -58,6 +62,8 @@ public static class VectorGenerator
             r.InFlags = (rng.Next32() & Processor.ArithFlags) | FixedFlags;
 
             if (byCl && rng.Chance(1, 2)) r.InRegs[1] = (r.InRegs[1] & ~0xFFu) | (uint)rng.Pick(CountEdges);
+            if (related && rng.Chance(1, 6))
+                WriteOperand(g, 1, ref r, Operands.ReadInput(g, 0, r) + (uint)(rng.Below(3) - 1));
 
             switch (g.Mnemonic)
             {
@@ -104,19 +110,24 @@ public static class VectorGenerator
             v = (v & ~mask) | rng.Pick(edges[bits]);
         }
         // Byte registers AH..BH: bits 8-15 get edge values too.
-        if (sizes[0] == 8 && rng.Chance(3, 8)) v = (v & ~0xFF00u) | (rng.Pick(edges[8]) << 8);
+        if (sizes.Contains(8) && rng.Chance(3, 8)) v = (v & ~0xFF00u) | (rng.Pick(edges[8]) << 8);
         return v;
     }
 
-    /// <summary>Distinct sizes in bits of the register and memory operands (smallest first); 32 when there are none.</summary>
-    static int[] OperandSizes(in Instruction g)
+    /// <summary>Distinct sizes in bits of the register and memory operands of the form's first instruction (smallest first), then of the others.</summary>
+    static int[] OperandSizes(OracleForm form)
     {
-        var set = new SortedSet<int>();
-        for (int op = 0; op < g.OpCount; op++)
-            if (g.GetOpKind(op) is OpKind.Register or OpKind.Memory && !(op > 0 && g.GetOpRegister(op) == Register.CL && IsShift(g)))
-                set.Add(Operands.Size(g, op) * 8);
-        if (set.Count == 0) set.Add(Operands.OperandBits(g));
-        return set.ToArray();
+        var first = new SortedSet<int>();
+        var rest = new SortedSet<int>();
+        for (int k = 0; k < form.GuestSequence.Count; k++)
+        {
+            var g = form.GuestSequence[k];
+            for (int op = 0; op < g.OpCount; op++)
+                if (g.GetOpKind(op) is OpKind.Register or OpKind.Memory && !(op > 0 && g.GetOpRegister(op) == Register.CL && IsShift(g)))
+                    (k == 0 ? first : rest).Add(Operands.Size(g, op) * 8);
+        }
+        if (first.Count == 0) first.Add(Operands.OperandBits(form.Guest));
+        return first.Concat(rest.Except(first)).ToArray();
     }
 
     static bool IsShift(in Instruction g) => g.Mnemonic is Mnemonic.Rol or Mnemonic.Ror or Mnemonic.Rcl or Mnemonic.Rcr
