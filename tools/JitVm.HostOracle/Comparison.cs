@@ -9,9 +9,14 @@ public static class Comparison
     static readonly string[] RegNames = ["eax", "ecx", "edx", "ebx", "esp", "ebp", "esi", "edi"];
 
     /// <summary>True when the interpreter's result matches on every defined bit; otherwise <paramref name="report"/> describes the difference.</summary>
-    public static bool Matches(OracleForm form, in VectorRecord r, in GuestResult actual, out string? report)
+    public static bool Matches(OracleForm form, in VectorRecord r, in GuestResult actual, out string? report) =>
+        Matches(form, r, actual, out report, out _);
+
+    /// <summary>As above; <paramref name="undefinedDiffers"/> tells whether a masked (undefined) bit differs.</summary>
+    public static bool Matches(OracleForm form, in VectorRecord r, in GuestResult actual, out string? report, out bool undefinedDiffers)
     {
         report = null;
+        undefinedDiffers = false;
         var mask = UndefinedBehaviour.For(form, r);
         bool ok;
         if (r.Status == VectorStatus.DivideError)
@@ -26,6 +31,9 @@ public static class Comparison
                  ((r.OutFlags ^ actual.Flags) & Processor.ArithFlags & ~mask.Flags) == 0 && MemoryEqual(r.OutMem, actual.Mem, mask.MemoryBytes);
         }
         if (!ok) report = Describe(form, r, actual, mask);
+        else if (r.Status == VectorStatus.Executed)
+            undefinedDiffers = ((r.OutFlags ^ actual.Flags) & Processor.ArithFlags) != 0 ||
+                               !RegistersEqual(r.OutRegs, actual.Regs, default) || !MemoryEqual(r.OutMem, actual.Mem, 0);
         return ok;
     }
 

@@ -19,12 +19,17 @@ public static class Program
     {
         try
         {
-            return BuildRoot().Parse(args).Invoke();
+            return BuildRoot().Parse(args).Invoke(new InvocationConfiguration { EnableDefaultExceptionHandler = false });
         }
         catch (HostOracleUnavailableException e)
         {
             Console.Error.WriteLine($"jitvm-oracle: {e.Message}");
             return 3;
+        }
+        catch (Exception e) when (e is FormatException or IOException or InvalidDataException or UnauthorizedAccessException)
+        {
+            Console.Error.WriteLine($"jitvm-oracle: error: {e.Message}");
+            return 2;
         }
     }
 
@@ -74,7 +79,18 @@ public static class Program
         return root;
     }
 
-    static CpuModel ParseModel(string spec) => spec.Equals("p6", StringComparison.OrdinalIgnoreCase) ? Oracle.P6Model : CpuModel.Parse(spec);
+    static CpuModel ParseModel(string spec)
+    {
+        if (spec.Equals("p6", StringComparison.OrdinalIgnoreCase)) return Oracle.P6Model;
+        try
+        {
+            return CpuModel.Parse(spec);
+        }
+        catch (FormatException e)
+        {
+            throw new FormatException($"{e.Message}; or p6 (a P6-class model with CMOV)");
+        }
+    }
 
     static int Generate(long count, ulong seed, string path)
     {
@@ -120,9 +136,10 @@ public static class Program
 
     static int Report(Checker checker, TimeSpan elapsed, string source)
     {
-        Console.WriteLine($"{"family",-16} {"forms",5} {"vectors",9} {"mismatch",8}");
+        Console.WriteLine($"{"family",-16} {"forms",5} {"vectors",9} {"masked",8} {"mismatch",8}");
         foreach (var (m, t) in checker.ByFamily)
-            Console.WriteLine($"{m,-16} {t.Forms,5} {t.Vectors,9} {t.Mismatches,8}");
+            Console.WriteLine($"{m,-16} {t.Forms,5} {t.Vectors,9} {t.MaskedDifferences,8} {t.Mismatches,8}");
+        Console.WriteLine("masked: vectors that match only because an SDM-undefined flag or result is ignored (first model)");
         foreach (var r in checker.Reports) Console.WriteLine(r);
         foreach (var m in checker.Models)
             Console.WriteLine($"{m.Model}: {m.Compared} vectors compared ({m.DivideErrors} #DE), {m.Mismatches} mismatches");
