@@ -15,7 +15,7 @@ public class HostVectorTests(ITestOutputHelper output)
     const long VectorCount = 2_000_000;
 
     [Fact]
-    public void InterpreterMatchesTheHostCpuOnAMillionVectors()
+    public void InterpreterMatchesTheHostCpuOnTwoMillionVectors()
     {
         var forms = FormCatalog.All;
         // The P6 model has every form; the older models see every 4th vector of the forms they have (the 286: 8/16-bit).

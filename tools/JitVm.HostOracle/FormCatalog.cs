@@ -394,6 +394,46 @@ public static class FormCatalog
                 b.Add([first, .. consumer(s)], 0.5);
             }
         }
+
+        // Instructions between producer and consumer that leave the flags alone must leave the lazy state alone.
+        var transparent = new List<Func<int, Instruction>>
+        {
+            s => Instruction.Create(C($"Not_rm{s}"), b.Next(Regs(s))),
+            _ => Instruction.Create(Code.Movzx_r32_rm8, b.Next(R32), b.Next(R8)),
+            _ => Instruction.Create(Code.Bswap_r32, b.Next(R32)),
+            _ => Instruction.Create(Code.Setl_rm8, b.Next(R8)),
+            _ => Instruction.Create(Code.Cmovbe_r32_rm32, b.Next(R32), b.Next(R32)),
+        };
+        // BT* define CF and leave ZF: with a lazy producer before them, a condition reading CF and ZF combines both.
+        // (Their OF SF AF PF are undefined, so only CF/ZF readers follow.)
+        var bitTests = new List<Func<int, Instruction>>
+        {
+            _ => Instruction.Create(Code.Bt_rm32_imm8, b.Next(R32), 5),
+            _ => Instruction.Create(Code.Bts_rm16_r16, b.Next(R16), b.Next(R16)),
+            _ => Instruction.Create(Code.Btr_rm32_r32, b.Next(R32), b.Next(R32)),
+            _ => Instruction.Create(Code.Btc_rm16_imm8, b.Next(R16), 15),
+        };
+        string[] conditions = ["b", "be", "l", "le", "o", "s", "p", "a", "ge", "ne"];
+        string[] carryZero = ["be", "a", "b", "e"];
+        int condTurn = 0;
+        foreach (var (op, kind) in producers)
+        {
+            foreach (var middle in transparent)
+            {
+                for (int k = 0; k < 2; k++)
+                {
+                    int s = (sizeTurn++ % 3) switch { 0 => 32, 1 => 8, _ => 16 };
+                    var cc = conditions[condTurn++ % conditions.Length];
+                    b.Add([Producer(op, kind, s), middle(s), Instruction.Create(C($"Set{cc}_rm8"), b.Next(R8))], 0.5);
+                }
+            }
+            foreach (var middle in bitTests)
+            {
+                int s = (sizeTurn++ % 3) switch { 0 => 32, 1 => 8, _ => 16 };
+                var cc = carryZero[condTurn++ % carryZero.Length];
+                b.Add([Producer(op, kind, s), middle(s), Instruction.Create(C($"Set{cc}_rm8"), b.Next(R8))], 0.5);
+            }
+        }
     }
 
     sealed class Builder
