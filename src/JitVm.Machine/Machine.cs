@@ -73,6 +73,8 @@ public sealed class Machine
         Io.Register(PostCodePort.Port, 1, Post);
         ControlPortA = new SystemControlPortA(Cpu);
         Io.Register(SystemControlPortA.Port, 1, ControlPortA);
+        Serial = new Uart16550(config.Serial);
+        Io.Register(Uart16550.Com1, 8, Serial);
     }
 
     public PhysicalMemory Memory { get; }
@@ -82,6 +84,16 @@ public sealed class Machine
     public DebugExit Exit { get; } = new();
     public PostCodePort Post { get; } = new();
     public SystemControlPortA ControlPortA { get; }
+    public Uart16550 Serial { get; }
+
+    /// <summary>Times the machine was reset (triple faults with reboot enabled, port 92h fast resets).</summary>
+    public int Resets { get; private set; }
+
+    void ResetMachine()
+    {
+        Resets++;
+        Cpu.Reset();
+    }
 
     /// <summary>Runs the guest until it halts for good, exits, shuts down or hits a configured limit.</summary>
     public RunResult Run()
@@ -112,15 +124,31 @@ public sealed class Machine
                 break;
             }
             if (Exit.Value is not null) { reason = ExitReason.DebugExit; break; }
-            if (stop == StopReason.Shutdown) { reason = ExitReason.Shutdown; break; }
+            if (stop == StopReason.Shutdown)
+            {
+                if (config.NoReboot) { reason = ExitReason.Shutdown; break; }
+                Log.Warning("triple fault at {Cs:X4}:{Eip:X8}: resetting", Cpu.Seg[SegReg.CS].Selector, Cpu.Eip);
+                ResetMachine();
+                continue;
+            }
             if (ControlPortA.ResetRequested)
             {
                 ControlPortA.ResetRequested = false;
-                Cpu.Reset();
+                ResetMachine();
                 continue;
             }
-            // No device can raise an interrupt yet, so a halted CPU stays halted.
-            if (stop == StopReason.Halted) { reason = ExitReason.Halt; break; }
+            if (stop == StopReason.Halted)
+            {
+                // No device can raise an interrupt yet: a halted CPU can only be left by the run's limits.
+                if (config.ExitOnHalt || (Cpu.Flags & Processor.FlagIF) != 0) { reason = ExitReason.Halt; break; }
+                if (config.MaxSeconds is null)
+                {
+                    reason = ExitReason.Halt;
+                    message = "halted with interrupts disabled and no way to wake";
+                    break;
+                }
+                Thread.Sleep(1);
+            }
             if (config.MaxSeconds is { } secs && sw.Elapsed.TotalSeconds >= secs) { reason = ExitReason.Timeout; break; }
         }
         int? exitCode = Exit.Value is { } v ? (int)((v << 1) | 1) : null;

@@ -11,6 +11,12 @@ public sealed record MachineConfig
     public byte[]? Rom { get; init; }
     /// <summary>Where port 0xE9 output goes (null: discarded).</summary>
     public Action<byte>? DebugConsole { get; init; }
+    /// <summary>Where COM1 output goes (null: discarded).</summary>
+    public Action<byte>? Serial { get; init; }
+    /// <summary>HLT with interrupts disabled ends the run (otherwise the machine sits halted until a limit).</summary>
+    public bool ExitOnHalt { get; init; } = true;
+    /// <summary>A triple fault stops the machine instead of resetting it (QEMU's -no-reboot).</summary>
+    public bool NoReboot { get; init; } = true;
     /// <summary>Wall-clock limit for <see cref="Machine.Run"/> (null: none).</summary>
     public double? MaxSeconds { get; init; }
     /// <summary>Guest-instruction limit (null: none).</summary>

@@ -16,12 +16,15 @@ internal static class RunCommand
         engine.AcceptOnlyFromAmong("interp", "jit", "auto");
         var cpu = GlobalOptions.CpuOption("486", "CPU model");
         var memory = new Option<string>("--memory") { Description = "Guest RAM, e.g. 16M, 64M, 1G", DefaultValueFactory = _ => "16M" };
-        var rom = new Option<FileInfo?>("--rom") { Description = "Raw firmware image (ends at 1 MiB; the reset vector is its last 16 bytes)" };
+        var rom = new Option<FileInfo?>("--bios") { Description = "Firmware image of 64, 128 or 256 KiB, mapped to end at 1 MiB and at 4 GiB (default: the built-in demo ROM)" };
+        var serial = new Option<string>("--serial") { Description = "COM1 output: stdio, file:PATH or none", DefaultValueFactory = _ => "stdio" };
+        var exitOnHalt = new Option<bool?>("--exit-on-halt") { Description = "HLT with interrupts disabled ends the run (default: on for the built-in ROM, off with --bios)" };
+        var noReboot = new Option<bool>("--no-reboot") { Description = "Stop on a triple fault instead of resetting the machine" };
         var debugcon = new Option<string>("--debugcon") { Description = "Port 0xE9 output: stdio, file:PATH or none", DefaultValueFactory = _ => "stdio" };
         var maxSeconds = new Option<double?>("--max-seconds") { Description = "Stop after this much wall-clock time" };
         var maxInstructions = new Option<long?>("--max-instructions") { Description = "Stop after this many guest instructions" };
         var stats = new Option<bool>("--stats") { Description = "Print execution statistics at the end" };
-        foreach (var o in new Option[] { engine, cpu, memory, rom, debugcon, maxSeconds, maxInstructions, stats }) cmd.Options.Add(o);
+        foreach (var o in new Option[] { engine, cpu, memory, rom, serial, debugcon, exitOnHalt, noReboot, maxSeconds, maxInstructions, stats }) cmd.Options.Add(o);
 
         cmd.SetAction(r =>
         {
@@ -47,25 +50,17 @@ internal static class RunCommand
                     return 2;
                 }
             }
-            Stream? debugFile = null;
-            Action<byte>? sink;
-            string dc = r.GetValue(debugcon)!;
-            var stdout = Console.OpenStandardOutput();
-            if (dc == "stdio") sink = b => stdout.WriteByte(b);
-            else if (dc == "none") sink = null;
-            else if (dc.StartsWith("file:", StringComparison.Ordinal))
+            if (romImage is not null && romImage.Length is not (64 << 10 or 128 << 10 or 256 << 10))
             {
-                try { debugFile = File.Create(dc[5..]); }
-                catch (Exception e) when (e is IOException or UnauthorizedAccessException)
-                {
-                    Console.Error.WriteLine($"error: cannot open debug console file: {e.Message}");
-                    return 2;
-                }
-                sink = b => debugFile.WriteByte(b);
+                Console.Error.WriteLine($"error: --bios image must be 64, 128 or 256 KiB (got {romImage.Length} bytes)");
+                return 2;
             }
-            else
+            var stdout = Console.OpenStandardOutput();
+            var files = new List<Stream>();
+            if (!TryOpenSink(r.GetValue(debugcon)!, "--debugcon", stdout, files, out var debugSink) ||
+                !TryOpenSink(r.GetValue(serial)!, "--serial", stdout, files, out var serialSink))
             {
-                Console.Error.WriteLine($"error: invalid --debugcon '{dc}' (stdio, file:PATH or none)");
+                foreach (var f in files) f.Dispose();
                 return 2;
             }
 
@@ -77,7 +72,10 @@ internal static class RunCommand
                     Cpu = r.GetValue(cpu)!,
                     MemoryBytes = ramBytes,
                     Rom = romImage,
-                    DebugConsole = sink,
+                    DebugConsole = debugSink,
+                    Serial = serialSink,
+                    ExitOnHalt = r.GetValue(exitOnHalt) ?? romImage is null,
+                    NoReboot = r.GetValue(noReboot),
                     MaxSeconds = r.GetValue(maxSeconds),
                     MaxInstructions = r.GetValue(maxInstructions),
                 });
@@ -85,12 +83,13 @@ internal static class RunCommand
             catch (ArgumentException e)
             {
                 Console.Error.WriteLine($"error: {e.Message}");
+                foreach (var f in files) f.Dispose();
                 return 2;
             }
             Log.Information("starting guest: cpu={Cpu} memory={Memory} engine={Engine}", r.GetValue(cpu)!.Name, ramBytes, eng);
             var result = machine.Run();
             stdout.Flush();
-            debugFile?.Dispose();
+            foreach (var f in files) f.Dispose();
             if (r.GetValue(stats)) PrintStats(machine, result);
             Console.Error.WriteLine(result.Summary);
             return result.Reason switch
@@ -101,6 +100,35 @@ internal static class RunCommand
             };
         });
         return cmd;
+    }
+
+    /// <summary>Opens a byte sink for "stdio", "none" or "file:PATH"; reports bad values on stderr.</summary>
+    static bool TryOpenSink(string spec, string option, Stream stdout, List<Stream> files, out Action<byte>? sink)
+    {
+        sink = null;
+        if (spec == "none") return true;
+        if (spec == "stdio")
+        {
+            sink = stdout.WriteByte;
+            return true;
+        }
+        if (spec.StartsWith("file:", StringComparison.Ordinal) && spec.Length > 5)
+        {
+            try
+            {
+                var f = File.Create(spec[5..]);
+                files.Add(f);
+                sink = f.WriteByte;
+                return true;
+            }
+            catch (Exception e) when (e is IOException or UnauthorizedAccessException or NotSupportedException or ArgumentException)
+            {
+                Console.Error.WriteLine($"error: {option}: cannot open {spec[5..]}: {e.Message}");
+                return false;
+            }
+        }
+        Console.Error.WriteLine($"error: invalid {option} '{spec}' (stdio, file:PATH or none)");
+        return false;
     }
 
     static void PrintStats(Machine.Machine m, RunResult r)
