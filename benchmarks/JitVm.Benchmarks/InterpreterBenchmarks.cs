@@ -14,17 +14,24 @@ namespace JitVm.Benchmarks;
 public class InterpreterBenchmarks
 {
     const uint Iterations = 2_000_000;
-    GuestLoop loop = null!;
+    GuestLoop loop = null!, pagedLoop = null!;
 
     [GlobalSetup]
     public void Setup()
     {
         loop = new GuestLoop(Iterations);
         loop.Run();                                  // decode the blocks and let tiered compilation settle
+        pagedLoop = new GuestLoop(Iterations, paged: true);
+        pagedLoop.Run();
     }
 
+    /// <summary>The loop in real mode (no paging).</summary>
     [Benchmark(OperationsPerInvoke = (int)(3 + 9 * Iterations + 1))]
     public long IntegerAluMemoryLoop() => loop.Run();
+
+    /// <summary>The same loop as flat 32-bit code with paging on.</summary>
+    [Benchmark(OperationsPerInvoke = (int)(3 + 9 * Iterations + 1))]
+    public long IntegerAluMemoryLoopPaged() => pagedLoop.Run();
 
     sealed class Config : ManualConfig
     {

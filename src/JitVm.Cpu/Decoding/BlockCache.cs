@@ -76,6 +76,7 @@ public sealed class BlockCache : ICodeInvalidationSink
     /// Fetch translation with paging. Privilege only matters under paging, so this is where the memory privilege
     /// is checked against CPL (in case a CS load did not update it).
     /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
     uint FetchPaged(uint lin, uint mode)
     {
         if (((mode & ModeUser) != 0) != cpu.UserAccesses) cpu.UpdateMemoryPrivilege();
