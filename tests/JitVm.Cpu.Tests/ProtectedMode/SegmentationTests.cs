@@ -167,7 +167,12 @@ public class SegmentationTests
     public void AFourGigabyteSegmentHasNoLimitFault()
     {
         var pm = new ProtectedModeMachine();
-        pm.Load(x => { x.mov(ebx, 0xFFFFFFFC); x.mov(eax, __dword_ptr[ebx]); x.mov(ebx, 0xFFFFFFFE); x.mov(ax, __word_ptr[ebx]); });
+        pm.Load(x =>
+        {
+            x.mov(ebx, 0xFFFFFFFC); x.mov(eax, __dword_ptr[ebx]);
+            x.mov(ebx, 0xFFFFFFFE); x.mov(ax, __word_ptr[ebx]);
+            x.mov(eax, __dword_ptr[ebx]);                                  // straddles FFFFFFFFh: wraps, no #GP
+        });
         pm.Run();
         Assert.Equal(0, pm.M.Exceptions(CpuVectors.GP));
     }
