@@ -154,4 +154,28 @@ public class TaskSwitchTests
         Assert.Equal(Tss, mem.Read16(Tss2Base));
         Assert.Equal(0x83, Access(pm, Tss2));
     }
+
+    [Fact]
+    public void ATaskWithVmSetStartsInV86Mode()
+    {
+        var pm = WithSecondTask([]);
+        var mem = pm.M.Memory;
+        mem.Write32(Tss2Base + 0x24, Processor.FlagVM | 0x3002);          // VM, IOPL 3
+        mem.Write32(Tss2Base + 0x20, 0x0100);                              // IP in segment 1000h
+        mem.Write16(Tss2Base + 0x4C, 0x1000);                              // CS
+        mem.Write16(Tss2Base + 0x50, 0x2000);                              // SS
+        mem.Write16(Tss2Base + 0x54, 0x3000);                              // DS
+        mem.Write32(Tss2Base + 4, 0x7000);                                 // the new task's SS0:ESP0 for the #GP
+        mem.Write16(Tss2Base + 8, Stack0);
+        mem.Poke(CodeBase + 0x100, [0x8C, 0xD8, 0xFA, 0xF4]);              // mov ax, ds; cli; hlt (#GP at CPL 3)
+        pm.Load(x => x.jmp(Tss2, 0));
+        pm.Run();
+        Assert.Equal(0x3000, (int)pm.Cpu.Eax & 0xFFFF);
+        Assert.True(pm.InHandler(CpuVectors.GP));                          // HLT in V86 mode
+        Assert.Equal(0x103u, pm.Stack32(4));
+        Assert.Equal(0x1000u, pm.Stack32(8));
+        Assert.NotEqual(0u, pm.Stack32(12) & Processor.FlagVM);
+        Assert.Equal(0x3000u, pm.Stack32(28));                             // DS in the V86 frame
+        Assert.Equal(0x7000u - 40, pm.Cpu.Esp);
+    }
 }
