@@ -86,6 +86,7 @@ public sealed class ProtectedModePrivilege : ProtectedModeRom
         r.mov(eax, __dword_ptr[Scratch + 0x08]);
         Kit.CheckEax(r, "call gate: ESP from the TSS less the frame", InnerStackTop - 24);
         r.mov(eax, __dword_ptr[Scratch + 0x0C]);
+        r.and(eax, 0xFFFF);                                                // a pushed selector: the upper word is padding
         Kit.CheckEax(r, "call gate: return CS", Code3);
         r.mov(eax, __dword_ptr[Scratch + 0x10]);
         Kit.CheckEax(r, "call gate: parameter 1 copied", 0x22222222);
@@ -94,6 +95,7 @@ public sealed class ProtectedModePrivilege : ProtectedModeRom
         r.mov(eax, __dword_ptr[Scratch + 0x18]);
         Kit.CheckEax(r, "call gate: caller ESP", Stack3Top - 8);
         r.mov(eax, __dword_ptr[Scratch + 0x1C]);
+        r.and(eax, 0xFFFF);                                                // a pushed selector: the upper word is padding
         Kit.CheckEax(r, "call gate: caller SS", Data3);
 
         RomKit.Post(r, 0x24);
@@ -101,10 +103,12 @@ public sealed class ProtectedModePrivilege : ProtectedModeRom
         r.mov(eax, __dword_ptr[Scratch + 0x40]);
         Kit.CheckEax(r, "INT 40h: handler ESP", InnerStackTop - 20);
         r.mov(eax, __dword_ptr[Scratch + 0x48]);
+        r.and(eax, 0xFFFF);                                                // a pushed selector: the upper word is padding
         Kit.CheckEax(r, "INT 40h: pushed CS", Code3);
         r.mov(eax, __dword_ptr[Scratch + 0x50]);
         Kit.CheckEax(r, "INT 40h: pushed ESP", Stack3Top);
         r.mov(eax, __dword_ptr[Scratch + 0x54]);
+        r.and(eax, 0xFFFF);                                                // a pushed selector: the upper word is padding
         Kit.CheckEax(r, "INT 40h: pushed SS", Data3);
         r.mov(eax, __dword_ptr[Scratch + 0x58]);
         Kit.CheckEax(r, "INT 40h: handler CPL", 0);

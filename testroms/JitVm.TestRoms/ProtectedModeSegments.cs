@@ -103,6 +103,7 @@ public sealed class ProtectedModeSegments : ProtectedModeRom
         m.lar(ebx, eax);
         CheckZf(m, "lar data: ZF", true);
         m.mov(eax, ebx);
+        m.and(eax, 0xFFF0FFFF);                                            // bits 19:16 are undefined (SDM LAR)
         Kit.CheckEax(m, "lar data: access rights", 0x00009300);
         m.mov(eax, Small);
         m.lsl(ebx, eax);
@@ -111,6 +112,7 @@ public sealed class ProtectedModeSegments : ProtectedModeRom
         m.mov(eax, Data0);
         m.lar(ebx, eax);
         m.mov(eax, ebx);
+        m.and(eax, 0xFFF0FFFF);
         Kit.CheckEax(m, "lar flat data (G and B)", 0x00C09300);
         m.mov(eax, Data0);
         m.lsl(ebx, eax);
@@ -119,6 +121,7 @@ public sealed class ProtectedModeSegments : ProtectedModeRom
         m.mov(eax, TssA);
         m.lar(ebx, eax);
         m.mov(eax, ebx);
+        m.and(eax, 0xFFF0FFFF);
         Kit.CheckEax(m, "lar busy 386 TSS", 0x00008B00);
         m.mov(eax, TssA);
         m.lsl(ebx, eax);

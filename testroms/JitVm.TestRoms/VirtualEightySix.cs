@@ -87,19 +87,25 @@ public sealed class VirtualEightySix : ProtectedModeRom
         v.mov(eax, __dword_ptr.gs[Scratch + 0x40]);
         Kit.CheckEax(v, "INT 30h: ring-0 ESP holds the 9-dword V86 frame", InnerStackTop - 36);
         v.mov(eax, __dword_ptr.gs[Scratch + 0x48]);
+        v.and(eax, 0xFFFF);                                                // selector slot: upper word is padding
         Kit.CheckEax(v, "INT 30h: pushed CS", RomBuilder.RomSegment);
         v.mov(eax, __dword_ptr.gs[Scratch + 0x4C]);
         v.and(eax, 0x23000);
         Kit.CheckEax(v, "INT 30h: pushed EFLAGS has VM and IOPL 3", 0x23000);
         v.mov(eax, __dword_ptr.gs[Scratch + 0x54]);
+        v.and(eax, 0xFFFF);                                                // selector slot: upper word is padding
         Kit.CheckEax(v, "INT 30h: pushed SS", V86Ss);
         v.mov(eax, __dword_ptr.gs[Scratch + 0x58]);
+        v.and(eax, 0xFFFF);                                                // selector slot: upper word is padding
         Kit.CheckEax(v, "INT 30h: pushed ES", V86Es);
         v.mov(eax, __dword_ptr.gs[Scratch + 0x5C]);
+        v.and(eax, 0xFFFF);                                                // selector slot: upper word is padding
         Kit.CheckEax(v, "INT 30h: pushed DS", RomBuilder.RomSegment);
         v.mov(eax, __dword_ptr.gs[Scratch + 0x60]);
+        v.and(eax, 0xFFFF);                                                // selector slot: upper word is padding
         Kit.CheckEax(v, "INT 30h: pushed FS", 0x2001);
         v.mov(eax, __dword_ptr.gs[Scratch + 0x64]);
+        v.and(eax, 0xFFFF);                                                // selector slot: upper word is padding
         Kit.CheckEax(v, "INT 30h: pushed GS", 0);
         v.mov(eax, __dword_ptr.gs[Scratch + 0x68]);
         Kit.CheckEax(v, "INT 30h: DS and FS cleared in the handler", 0);
