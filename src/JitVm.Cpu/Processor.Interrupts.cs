@@ -16,6 +16,10 @@ public sealed partial class Processor
     /// <summary>Exceptions delivered so far, per vector (statistics and tests).</summary>
     public readonly long[] ExceptionCounts = new long[32];
 
+    /// <summary>Exceptions reported as faults (the return address is the faulting instruction). #DB is not counted.</summary>
+    static bool IsFaultClass(int v) => v is CpuVectors.DE or CpuVectors.BR or CpuVectors.UD or CpuVectors.NM or CpuVectors.TS or
+        CpuVectors.NP or CpuVectors.SS or CpuVectors.GP or CpuVectors.PF or CpuVectors.MF or CpuVectors.AC;
+
     static bool IsContributory(int v) => v is CpuVectors.DE or CpuVectors.TS or CpuVectors.NP or CpuVectors.SS or CpuVectors.GP;
 
     /// <summary>
@@ -147,6 +151,9 @@ public sealed partial class Processor
         uint offset = gate32 ? gate.GateOffset : gate.Gate16Offset;
         uint eflags = GetEflags();
         bool v86 = (eflags & FlagVM) != 0;
+        // The EFLAGS image of a fault-class exception has RF set, so the handler's IRET restarts the instruction
+        // without re-triggering an instruction breakpoint (SDM vol. 3, 17.3.1.1). 16-bit frames have no RF.
+        uint image = source == InterruptSource.Exception && IsFaultClass(vector) ? eflags | FlagRF : eflags;
         uint eip = gate32 ? Eip : Eip & 0xFFFF;
         Span<uint> frame = stackalloc uint[10];
         int n = 0;
@@ -168,7 +175,7 @@ public sealed partial class Processor
             }
             frame[n++] = Seg[SegReg.SS].Selector;
             frame[n++] = gate32 ? Gpr[4] : Gpr[4] & 0xFFFF;
-            frame[n++] = gate32 ? eflags : eflags & 0xFFFF;
+            frame[n++] = gate32 ? image : image & 0xFFFF;
             frame[n++] = Seg[SegReg.CS].Selector;
             frame[n++] = eip;
             if (hasError) frame[n++] = errorCode;
@@ -191,7 +198,7 @@ public sealed partial class Processor
             // Same level (or a conforming handler, which runs at the current level). Not possible from V86 mode.
             if (v86) SelectorFault(CpuVectors.GP, selector);
             if (!cd.IsConformingCode && cd.Dpl != cpl) SelectorFault(CpuVectors.GP, selector);
-            frame[n++] = gate32 ? eflags : eflags & 0xFFFF;
+            frame[n++] = gate32 ? image : image & 0xFFFF;
             frame[n++] = Seg[SegReg.CS].Selector;
             frame[n++] = eip;
             if (hasError) frame[n++] = errorCode;

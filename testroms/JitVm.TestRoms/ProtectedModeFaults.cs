@@ -34,11 +34,17 @@ public sealed class ProtectedModeFaults : ProtectedModeRom
         m.xor(ecx, ecx);
         ExpectFault(m, "#DE divide by zero", 0, 0, a => a.div(ecx));
         ExpectFault(m, "#UD ud2", 6, 0, a => a.ud2());
+        m.mov(eax, __dword_ptr[RecFlags]);
+        m.and(eax, 0x10000);
+        Kit.CheckEax(m, "#UD (a fault) pushed EFLAGS with RF set", 0x10000);
         m.mov(__dword_ptr[Scratch], 0x10);
         m.mov(__dword_ptr[Scratch + 4], 0x20);
         m.mov(eax, 0x30);
         ExpectFault(m, "#BR bound", 5, 0, a => a.bound(eax, __qword_ptr[Scratch]));
         ExpectFault(m, "#BP int3 (trap)", 3, 0, a => a.int3(), trap: true);
+        m.mov(eax, __dword_ptr[RecFlags]);
+        m.and(eax, 0x10000);
+        Kit.CheckEax(m, "#BP (a trap) pushed EFLAGS with RF clear", 0);
         m.mov(al, 0x7F);
         m.add(al, 1);                                                      // OF = 1
         ExpectFault(m, "#OF into (trap)", 4, 0, a => a.into(), trap: true);

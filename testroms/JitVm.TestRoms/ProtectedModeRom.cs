@@ -22,8 +22,9 @@ public abstract class ProtectedModeRom : TestRom
     // RAM layout (linear = physical).
     public const uint Gdt = 0x1000, Idt = 0x2000, LdtBase = 0x4000, Stack0Top = 0x9000, InnerStackTop = 0x8000,
         Stack3Top = 0xA000, TssABase = 0x10000, IoBitmap = TssABase + 0x68;
-    /// <summary>Fault record: vector, error code, return EIP, return CS, resume address, expected fault address.</summary>
-    public const uint RecVector = 0x500, RecError = 0x504, RecEip = 0x508, RecCs = 0x50C, RecResume = 0x510, RecExpected = 0x514;
+    /// <summary>Fault record: vector, error code, return EIP, return CS, resume address, expected fault address, pushed EFLAGS.</summary>
+    public const uint RecVector = 0x500, RecError = 0x504, RecEip = 0x508, RecCs = 0x50C, RecResume = 0x510, RecExpected = 0x514,
+        RecFlags = 0x518;
     /// <summary>Scratch words a ROM may use.</summary>
     public const uint Scratch = 0x600;
 
@@ -165,6 +166,8 @@ public abstract class ProtectedModeRom : TestRom
         c.mov(__dword_ptr.ss[RecEip], eax);
         c.mov(eax, __dword_ptr[esp + 8]);
         c.mov(__dword_ptr.ss[RecCs], eax);
+        c.mov(eax, __dword_ptr[esp + 12]);
+        c.mov(__dword_ptr.ss[RecFlags], eax);
         c.mov(eax, __dword_ptr.ss[RecResume]);
         c.mov(__dword_ptr[esp + 4], eax);
         c.pop(eax);

@@ -18,7 +18,8 @@ public class ProtectedModeInterruptTests
         Assert.Equal(0x108u, pm.Stack32(0));
         Assert.Equal(3u, pm.Stack32(4));
         Assert.Equal((uint)Code0, pm.Stack32(8));
-        Assert.Equal(2u, pm.Stack32(12) & 0xFFFF0002);
+        Assert.Equal(Processor.FlagRF | 2, pm.Stack32(12) & 0xFFFF0002);   // a fault's image has RF set
+        Assert.Equal(0u, pm.Cpu.Flags & Processor.FlagRF);
     }
 
     [Fact]
@@ -36,6 +37,7 @@ public class ProtectedModeInterruptTests
         Assert.Equal(8u, pm.Stack32(0));                                   // EIP after INT 41h (6 + 2 bytes)
         Assert.Equal((uint)Code3, pm.Stack32(4));
         Assert.NotEqual(0u, pm.Stack32(8) & Processor.FlagIF);             // the image has IF set
+        Assert.Equal(0u, pm.Stack32(8) & Processor.FlagRF);                // a software interrupt's has RF clear
         Assert.Equal(0xFFF0u, pm.Stack32(12));
         Assert.Equal((uint)Stack3, pm.Stack32(16));
         Assert.Equal(0u, pm.Cpu.Flags & Processor.FlagIF);                 // interrupt gate clears IF
@@ -169,5 +171,24 @@ public class ProtectedModeInterruptTests
         Assert.Equal(0x8000u, pm.Stack32(16));
         Assert.Equal((uint)Stack3, pm.Stack32(20));
         Assert.Equal(0, pm.Cpu.Seg[SegReg.DS].Selector);                   // DPL-0 DS was nulled on the way out
+    }
+
+    [Fact]
+    public void RfFromIretdLastsOneInstruction()
+    {
+        var pm = new ProtectedModeMachine();
+        pm.Load(x =>
+        {
+            foreach (uint v in new uint[] { Processor.FlagRF | 2, Code0, 0x100 })   // EFLAGS CS EIP
+            {
+                x.mov(eax, v);
+                x.push(eax);
+            }
+            x.iretd();
+        });
+        pm.M.Memory.Poke(CodeBase + 0x100, [0x90, 0xF4]);                  // nop; hlt
+        pm.Run();
+        Assert.Equal(0x102u, pm.Cpu.Eip);
+        Assert.Equal(0u, pm.Cpu.Flags & Processor.FlagRF);
     }
 }
