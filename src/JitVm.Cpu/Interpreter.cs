@@ -61,7 +61,9 @@ public sealed unsafe class Interpreter : IExecutionEngine
             }
             if (cpu.Halted) return StopReason.Halted;
 
-            if ((cpu.Flags & Processor.FlagTF) != 0)
+            // Single-step, and RF (set by IRETD or a task switch for the one instruction it returns to) both need
+            // the next instruction run alone.
+            if ((cpu.Flags & (Processor.FlagTF | Processor.FlagRF)) != 0)
             {
                 Step();
                 continue;
@@ -86,6 +88,9 @@ public sealed unsafe class Interpreter : IExecutionEngine
     public void Step()
     {
         bool trap = (cpu.Flags & Processor.FlagTF) != 0;
+        // RF only suppresses instruction breakpoints of the instruction it was set for: it is cleared as that
+        // instruction starts (SDM vol. 3, 17.3.1.1), and a fault during it pushes RF = 1 again.
+        cpu.Flags &= ~Processor.FlagRF;
         DecodedBlock block;
         try
         {

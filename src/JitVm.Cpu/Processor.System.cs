@@ -42,4 +42,14 @@ public sealed partial class Processor
             for (int s = 0; s < 6; s++) Seg[s].UpdateLimits(ProtectedMode);
         ExitBlock = true;
     }
+
+    /// <summary>
+    /// Commits a CR3 value (MOV CR3 and task switches to a 386 TSS while paging is on): the page-directory base
+    /// and PCD/PWT, reserved low bits kept as written. Non-global translations are dropped.
+    /// </summary>
+    public void WriteCr3(uint value)
+    {
+        Cr3 = value;
+        FlushTlb();
+    }
 }
