@@ -44,4 +44,15 @@ public sealed partial class Processor
         UpdateMemoryPrivilege();
         ExitBlock = true;
     }
+
+    /// <summary>
+    /// Commits a CR3 value (MOV CR3 and task switches to a 386 TSS while paging is on): the page-directory base
+    /// and PCD/PWT, reserved low bits kept as written. Non-global translations are dropped; those of global pages
+    /// (CR4.PGE) survive.
+    /// </summary>
+    public void WriteCr3(uint value)
+    {
+        Cr3 = value;
+        FlushTlbNonGlobal();
+    }
 }

@@ -122,6 +122,7 @@ public sealed partial class Processor
         Ldtr = default;
         Tr = default;
         Halted = Shutdown = InterruptShadow = false;
+        ErrorExt = 0;
         PhysicalAddressMask = Model.AddressBusMask;
         FlushTlb();
         UpdateMemoryPrivilege();

@@ -57,10 +57,14 @@ public struct Segment
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     readonly long Lim(int extra) => (long)Limit - extra;
 
-    /// <summary>True when [offset, offset+size) lies inside the segment limit (expand-up or expand-down).</summary>
+    /// <summary>
+    /// True when [offset, offset+size) lies inside the segment limit (expand-up or expand-down). An expand-up
+    /// segment with a 4 GiB limit has no limit fault at all: an access straddling FFFFFFFFh wraps to offset 0.
+    /// </summary>
     public readonly bool InLimit(uint offset, int size)
     {
         ulong last = (ulong)offset + (ulong)size - 1;
+        if (Limit == 0xFFFFFFFF && !IsExpandDown) return true;
         if (IsExpandDown)
         {
             ulong upper = Big ? 0xFFFFFFFFul : 0xFFFFul;

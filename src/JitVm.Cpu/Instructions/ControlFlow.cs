@@ -56,16 +56,22 @@ internal static unsafe class ControlFlow
         c.SetStackPointer(c.StackOffset(S.Bytes + (int)(i.Imm & 0xFFFF)));
     }
 
-    // ---- far transfers (real mode; protected mode comes with the system architecture) ----
+    // ---- far transfers (real and V86 mode here; protected mode in Processor.Segmentation.cs) ----
 
-    static void JmpFarPtr<S>(Processor c, ref Insn i) where S : IOperandSize => c.LoadCodeSegmentFar((ushort)i.Imm2, i.Imm & S.Mask);
+    static void JmpFarPtr<S>(Processor c, ref Insn i) where S : IOperandSize => JmpFar<S>(c, ref i, (ushort)i.Imm2, i.Imm & S.Mask);
 
     static void JmpFarM<S>(Processor c, ref Insn i) where S : IOperandSize
     {
         uint ea = c.Ea(ref i);
         uint off = S.Read(c, i.Seg, ea);
         ushort sel = c.Read16(i.Seg, (ea + (uint)S.Bytes) & i.EaMask);
-        c.LoadCodeSegmentFar(sel, off);
+        JmpFar<S>(c, ref i, sel, off);
+    }
+
+    static void JmpFar<S>(Processor c, ref Insn i, ushort sel, uint off) where S : IOperandSize
+    {
+        if (c.ProtectedMode && !c.V86Mode) c.JumpFarProtected(sel, off, Next<S>(c, ref i));
+        else c.LoadCodeSegmentFar(sel, off);
     }
 
     static void CallFarPtr<S>(Processor c, ref Insn i) where S : IOperandSize => CallFar<S>(c, (ushort)i.Imm2, i.Imm & S.Mask, Next<S>(c, ref i));
@@ -80,6 +86,12 @@ internal static unsafe class ControlFlow
 
     static void CallFar<S>(Processor c, ushort sel, uint off, uint ret) where S : IOperandSize
     {
+        // Protected mode commits nothing until every check has passed (and a task switch must keep its new ESP).
+        if (c.ProtectedMode && !c.V86Mode)
+        {
+            c.CallFarProtected(sel, off, ret, S.Bytes);
+            return;
+        }
         ushort oldCs = c.Seg[SegReg.CS].Selector;
         uint oldEsp = c.Esp;
         try
@@ -97,6 +109,11 @@ internal static unsafe class ControlFlow
 
     static void RetFar<S>(Processor c, ref Insn i) where S : IOperandSize
     {
+        if (c.ProtectedMode && !c.V86Mode)
+        {
+            c.ReturnFarProtected(S.Bytes, i.Imm & 0xFFFF);
+            return;
+        }
         uint off = S.Read(c, SegReg.SS, c.StackPointer);
         ushort sel = (ushort)S.Read(c, SegReg.SS, c.StackOffset(S.Bytes));
         c.LoadCodeSegmentFar(sel, off);
@@ -138,16 +155,20 @@ internal static unsafe class ControlFlow
 
     // ---- software interrupts ----
 
+    // INT n is IOPL-sensitive in V86 mode (#GP(0) below IOPL 3); INT3 and INTO are not.
     static void IntN(Processor c, ref Insn i)
     {
+        if (c.V86Mode && c.Iopl < 3) c.Fault(CpuVectors.GP, 0);
+        uint start = c.Eip;
         c.Eip = (c.Eip + i.Length) & EipMask(c);
-        c.Interrupt((int)(i.Imm & 0xFF), InterruptSource.Software);
+        c.SoftwareInterrupt((int)(i.Imm & 0xFF), start);
     }
 
     static void Int3(Processor c, ref Insn i)
     {
+        uint start = c.Eip;
         c.Eip = (c.Eip + i.Length) & EipMask(c);
-        c.Interrupt(CpuVectors.BP, InterruptSource.Software);
+        c.SoftwareInterrupt(CpuVectors.BP, start);
     }
 
     // INT1 (ICEBP, F1): a debug trap delivered like an external event.
@@ -159,15 +180,25 @@ internal static unsafe class ControlFlow
 
     static void Into(Processor c, ref Insn i)
     {
+        uint start = c.Eip;
         c.Eip = (c.Eip + i.Length) & EipMask(c);
-        if (c.OverflowFlag) c.Interrupt(CpuVectors.OF, InterruptSource.Software);
+        if (c.OverflowFlag) c.SoftwareInterrupt(CpuVectors.OF, start);
     }
 
     static uint EipMask(Processor c) => c.Code32 ? 0xFFFFFFFF : 0xFFFF;
 
     static void Iret<S>(Processor c, ref Insn i) where S : IOperandSize
     {
-        if (c.ProtectedMode) throw new EmulationStopException("protected-mode IRET is not implemented yet");
+        if (c.ProtectedMode)
+        {
+            if (!c.V86Mode)
+            {
+                c.InterruptReturnProtected(S.Bytes, Next<S>(c, ref i));
+                return;
+            }
+            // V86 mode: IOPL-sensitive; at IOPL 3 it pops like real mode but cannot change IOPL (or VM).
+            if (c.Iopl < 3) c.Fault(CpuVectors.GP, 0);
+        }
         uint off = S.Read(c, SegReg.SS, c.StackPointer);
         ushort sel = (ushort)S.Read(c, SegReg.SS, c.StackOffset(S.Bytes));
         uint flags = S.Read(c, SegReg.SS, c.StackOffset(2 * S.Bytes));
@@ -175,6 +206,7 @@ internal static unsafe class ControlFlow
         c.SetStackPointer(c.StackOffset(3 * S.Bytes));
         // Real mode: IRETD may change every flag but VM, VIP and VIF; IRET only the low word.
         uint writable = c.Model.WritableFlags & (S.Bytes == 4 ? ~(Processor.FlagVM | Processor.FlagVIP | Processor.FlagVIF) : 0xFFFF);
+        if (c.V86Mode) writable &= ~Processor.FlagIOPL;
         c.SetEflags((c.GetEflags() & ~writable) | (flags & writable));
         c.ExitBlock = true;
     }

@@ -21,6 +21,7 @@ internal static unsafe class Families
         Conditional.Register(t);
         Exchange.Register(t);
         SystemInstructions.Register(t);
+        Descriptors.Register(t);
         X87Escape.Register(t);
         FastSystemCall.Register(t);
     }

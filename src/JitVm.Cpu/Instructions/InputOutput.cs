@@ -4,14 +4,26 @@ using JitVm.Cpu.Decoding;
 namespace JitVm.Cpu.Instructions;
 
 /// <summary>IN and OUT, immediate-port and DX forms (INS/OUTS are in <see cref="Strings"/>).</summary>
-/// <remarks>Protected-mode IOPL and I/O-bitmap checks are not modelled yet; real mode has none.</remarks>
 internal static unsafe class InputOutput
 {
-    // Port from the 8-bit immediate (0..FF) or from DX.
-    static void InImm<S>(Processor c, ref Insn i) where S : IOperandSize => S.SetReg(c, Processor.EAX, c.Io.In((ushort)(i.Imm & 0xFF), S.Bytes));
-    static void InDx<S>(Processor c, ref Insn i) where S : IOperandSize => S.SetReg(c, Processor.EAX, c.Io.In((ushort)c.Edx, S.Bytes));
-    static void OutImm<S>(Processor c, ref Insn i) where S : IOperandSize => c.Io.Out((ushort)(i.Imm & 0xFF), S.Bytes, S.GetReg(c, Processor.EAX));
-    static void OutDx<S>(Processor c, ref Insn i) where S : IOperandSize => c.Io.Out((ushort)c.Edx, S.Bytes, S.GetReg(c, Processor.EAX));
+    // Port from the 8-bit immediate (0..FF) or from DX. In protected mode the port must pass the IOPL / I/O
+    // bitmap check first (#GP(0)).
+    static void InImm<S>(Processor c, ref Insn i) where S : IOperandSize => In<S>(c, (ushort)(i.Imm & 0xFF));
+    static void InDx<S>(Processor c, ref Insn i) where S : IOperandSize => In<S>(c, (ushort)c.Edx);
+    static void OutImm<S>(Processor c, ref Insn i) where S : IOperandSize => Out<S>(c, (ushort)(i.Imm & 0xFF));
+    static void OutDx<S>(Processor c, ref Insn i) where S : IOperandSize => Out<S>(c, (ushort)c.Edx);
+
+    static void In<S>(Processor c, ushort port) where S : IOperandSize
+    {
+        c.CheckIoPermission(port, S.Bytes);
+        S.SetReg(c, Processor.EAX, c.Io.In(port, S.Bytes));
+    }
+
+    static void Out<S>(Processor c, ushort port) where S : IOperandSize
+    {
+        c.CheckIoPermission(port, S.Bytes);
+        c.Io.Out(port, S.Bytes, S.GetReg(c, Processor.EAX));
+    }
 
     internal static void Register(HandlerTable t)
     {

@@ -79,12 +79,20 @@ internal static unsafe class Stack
     }
 
     // PUSHF: the image has VM and RF clear (SDM PUSHF: EFLAGS AND 00FCFFFFH).
-    static void Pushf<S>(Processor c, ref Insn i) where S : IOperandSize =>
+    // In V86 mode PUSHF and POPF are IOPL-sensitive: #GP(0) below IOPL 3.
+    static void Pushf<S>(Processor c, ref Insn i) where S : IOperandSize
+    {
+        if (c.V86Mode && c.Iopl < 3) c.Fault(CpuVectors.GP, 0);
         ControlFlow.Push<S>(c, c.GetEflags() & 0x00FCFFFF & S.Mask);
+    }
 
     static void Popf<S>(Processor c, ref Insn i) where S : IOperandSize
     {
-        if (c.ProtectedMode) throw new EmulationStopException("protected-mode POPF is not implemented yet");
+        if (c.ProtectedMode)
+        {
+            PopfProtected<S>(c);
+            return;
+        }
         uint v = S.Read(c, SegReg.SS, c.StackPointer);
         c.SetStackPointer(c.StackOffset(S.Bytes));
         // Real mode: POPF changes the writable low word; POPFD everything but VM, VIP, VIF and RF (which it clears).
@@ -92,6 +100,16 @@ internal static unsafe class Stack
         uint f = (c.GetEflags() & ~writable) | (v & writable);
         if (S.Bytes == 4) f &= ~Processor.FlagRF;
         c.SetEflags(f);
+    }
+
+    // Protected mode: IOPL changes only at CPL 0 and IF only when CPL <= IOPL; a POPF without the privilege
+    // silently keeps them. VM, VIP and VIF never change, RF is cleared. V86 mode at IOPL 3 behaves as CPL 3.
+    static void PopfProtected<S>(Processor c) where S : IOperandSize
+    {
+        if (c.V86Mode && c.Iopl < 3) c.Fault(CpuVectors.GP, 0);
+        uint v = S.Read(c, SegReg.SS, c.StackPointer);
+        c.SetStackPointer(c.StackOffset(S.Bytes));
+        c.SetEflags(c.MergeProtectedFlags(v, S.Bytes, c.Cpl, false));
     }
 
     // ENTER size, level: push BP, copy level-1 frame pointers from the old frame, push the new frame pointer.

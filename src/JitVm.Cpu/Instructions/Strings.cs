@@ -155,6 +155,7 @@ internal struct InsOp : IStringOp
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public static uint Element<S>(Processor c, ref Insn i, uint mask, uint delta) where S : IOperandSize
     {
+        c.CheckIoPermission((ushort)c.Edx, S.Bytes);
         uint di = c.Edi, off = di & mask;
         // Check the destination (segment and page) before the port read, so a faulting INS does not consume
         // device data. The 286 reads the port first.
@@ -180,6 +181,7 @@ internal struct OutsOp : IStringOp
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public static uint Element<S>(Processor c, ref Insn i, uint mask, uint delta) where S : IOperandSize
     {
+        c.CheckIoPermission((ushort)c.Edx, S.Bytes);
         uint si = c.Esi;
         uint v = S.Read(c, i.Seg, si & mask);
         c.Io.Out((ushort)c.Edx, S.Bytes, v);

@@ -6,8 +6,7 @@ namespace JitVm.Cpu.Instructions;
 /// <summary>
 /// System instructions that real mode can execute: LGDT LIDT SGDT SIDT, SMSW LMSW CLTS, MOV to/from control and
 /// debug registers, INVD WBINVD INVLPG, UD2, CPUID, RDTSC, RDMSR WRMSR. The protected-mode-only descriptor
-/// instructions (0F 00 group, LAR, LSL, ARPL) raise #UD in real and V86 mode; in protected mode they stop the
-/// emulation until that architecture is implemented.
+/// instructions (0F 00 group, LAR, LSL, ARPL) are in <see cref="Descriptors"/>.
 /// </summary>
 internal static unsafe class SystemInstructions
 {
@@ -102,12 +101,7 @@ internal static unsafe class SystemInstructions
         {
             case 0: WriteCr0(c, v); break;
             case 2: c.Cr2 = v; break;
-            case 3:
-                // The page-directory base (and PCD/PWT); the reserved low bits are kept as written. Translations
-                // of global pages (CR4.PGE) survive.
-                c.Cr3 = v;
-                c.FlushTlbNonGlobal();
-                break;
+            case 3: c.WriteCr3(v); break;
             default: WriteCr4(c, v); break;
         }
     }
@@ -206,13 +200,6 @@ internal static unsafe class SystemInstructions
 
     static void Ud2(Processor c, ref Insn i) => c.Fault(CpuVectors.UD);
 
-    // SLDT STR LLDT LTR VERR VERW LAR LSL ARPL: not recognised in real or V86 mode.
-    static void ProtectedOnly(Processor c, ref Insn i)
-    {
-        if (!c.ProtectedMode || c.V86Mode) c.Fault(CpuVectors.UD);
-        throw new EmulationStopException("protected-mode descriptor instructions (SLDT STR LLDT LTR VERR VERW LAR LSL ARPL) are not implemented yet");
-    }
-
     // ---- identification and time ----
 
     /// <summary>Highest basic CPUID leaf implemented.</summary>
@@ -309,13 +296,6 @@ internal static unsafe class SystemInstructions
         t.Add(Code.Wbinvd, &Invd, min: i486);
         t.Add(Code.Invlpg_m, &Invlpg, End, i486);
         t.Add(Code.Ud2, &Ud2);
-
-        foreach (var code in new[] { Code.Sldt_rm16, Code.Str_rm16, Code.Lldt_rm16, Code.Ltr_rm16, Code.Verr_rm16, Code.Verw_rm16,
-                     Code.Lar_r16_rm16, Code.Lsl_r16_rm16, Code.Arpl_rm16_r16 })
-            t.Add(code, &ProtectedOnly);
-        foreach (var code in new[] { Code.Sldt_r32m16, Code.Str_r32m16, Code.Lldt_r32m16, Code.Ltr_r32m16, Code.Verr_r32m16, Code.Verw_r32m16,
-                     Code.Lar_r32_r32m16, Code.Lsl_r32_r32m16, Code.Arpl_r32m16_r32 })
-            t.Add(code, &ProtectedOnly, min: i386);
 
         // CPUID exists on models that have it (checked when it runs). RDTSC and the MSR instructions are gated on
         // their CPUID feature bits; the floor is the first generation with CPUID.
