@@ -1,4 +1,5 @@
 using Iced.Intel;
+using JitVm.Machine.Firmware;
 using static Iced.Intel.AssemblerRegisters;
 
 namespace JitVm.TestRoms;
@@ -7,7 +8,9 @@ namespace JitVm.TestRoms;
 /// Paging: translation through 4 KiB pages, accessed and dirty flags as the processor sets them (a read sets A
 /// only; the first write sets D, also after a read cached the page), CR0.WP for supervisor writes, #PF error
 /// codes and CR2 for not-present and protection faults, INVLPG and CR3 reloads after a remap, and 4 MiB pages
-/// (CR4.PSE) with their A and D flags in the directory entry.
+/// (CR4.PSE) with their A and D flags in the directory entry. Then ring 3: user/supervisor and read-only
+/// faults with the U/S bit in the error code, delivered through supervisor-only IDT, GDT, TSS and stack pages
+/// (implicit supervisor accesses), and back to ring 0 through a call gate.
 /// </summary>
 public sealed class PagingBasics : PagingRom
 {
@@ -17,6 +20,10 @@ public sealed class PagingBasics : PagingRom
     const uint Rw = TestRegion, Ro = TestRegion + 0x1000, Absent = TestRegion + 0x2000, Alias = TestRegion + 0x3000;
     const uint RwFrame = 0x30000, RoFrame = 0x31000;
     const uint Large = 0xC00000;
+    const ushort HomeGate = 0x40;
+    const int Ring3 = 0x9000, Home = 0x9400;
+
+    protected override IEnumerable<ulong> ExtraDescriptors => [Gate(Code0, Linear(Home), 0xEC)];   // 40: DPL-3 call gate to ring 0
 
     void CheckCr2(Assembler m, string name, uint expected)
     {
@@ -107,7 +114,60 @@ public sealed class PagingBasics : PagingRom
         ExpectFault(m, "4 MiB page: not present", 14, 0, a => a.mov(eax, __dword_ptr[Large + 0x123456]));
         CheckCr2(m, "4 MiB page: CR2", Large + 0x123456);
 
-        Kit.Print(m, "paging: done\n");
-        RomKit.Finish(m, FinalPost);
+        RomKit.Post(m, 0x46);
+        // Ring 3 may use the fault record page, its stack page, the ROM and the test region; the GDT, IDT, TSS and
+        // ring-0 stacks stay supervisor-only.
+        var user = m.CreateLabel();
+        m.or(__dword_ptr[PageDirectory], US);
+        m.or(__dword_ptr[PageDirectory + (TestRegion >> 22) * 4], US);
+        m.or(__dword_ptr[IdentityTable + 0 * 4], US);
+        m.or(__dword_ptr[IdentityTable + (Stack3Top - 0x1000) / 0x1000 * 4], US);
+        m.mov(ecx, 16);
+        m.mov(edi, IdentityTable + (RomBuilder.RomLinearBase >> 12) * 4);
+        m.Label(ref user);
+        m.or(__dword_ptr[edi], US);
+        m.add(edi, 4);
+        m.loop(user);
+        m.mov(__dword_ptr[Pte(Rw)], RwFrame | P | RW | US);
+        m.mov(__dword_ptr[Pte(Ro)], RoFrame | P | US);
+        m.mov(__dword_ptr[Pte(Alias)], RoFrame | P | RW);                  // supervisor-only
+        m.mov(eax, cr3);
+        m.mov(cr3, eax);
+        m.push((uint)Data3);                                               // SS
+        m.push(Stack3Top);                                                 // ESP
+        m.push(0x00000002u);                                               // EFLAGS
+        m.push((uint)Code3);                                               // CS
+        m.push(Linear(Ring3));                                             // EIP
+        m.iretd();
+    }
+
+    protected override void Sections(RomBuilder rom)
+    {
+        var r = rom.AddSection(32, Ring3, "ring3");
+        r.mov(ax, Data3);                                                  // reads and marks a supervisor-only GDT
+        r.mov(ds, ax);
+        r.mov(es, ax);
+        r.mov(eax, __dword_ptr[Rw + 0x10]);
+        Kit.CheckEax(r, "ring 3: a user page is readable", 0xCAFEF00D);
+        r.mov(__dword_ptr[Rw + 0x30], 3);
+        Kit.Print(r, "ring 3: a user read/write page is writable: ok\n");
+        ExpectFault(r, "ring 3: read of a supervisor page", 14, 5, a => a.mov(eax, __dword_ptr[Alias]), data: Data3);
+        ExpectFault(r, "ring 3: write to a read-only page", 14, 7, a => a.mov(__dword_ptr[Ro + 0x20], eax), data: Data3);
+        ExpectFault(r, "ring 3: read of a not-present page", 14, 4, a => a.mov(eax, __dword_ptr[Absent + 0x30]), data: Data3);
+        r.call(HomeGate | 3, 0);
+        Kit.EmitRoutines(r);
+
+        var home = rom.AddSection(32, Home, "home");
+        home.mov(ax, Data0);
+        home.mov(ds, ax);
+        home.mov(es, ax);
+        home.xor(eax, eax);
+        home.mov(ax, cs);
+        Kit.CheckEax(home, "back at ring 0 through a call gate (supervisor-only stack)", Code0);
+        home.mov(eax, cr2);
+        Kit.CheckEax(home, "CR2 of the last ring-3 fault", Absent + 0x30);
+        Kit.Print(home, "paging: done\n");
+        RomKit.Finish(home, FinalPost);
+        Kit.EmitRoutines(home);
     }
 }
