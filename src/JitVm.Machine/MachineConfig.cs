@@ -5,7 +5,7 @@ namespace JitVm.Machine;
 /// <summary>Everything needed to build a machine; the CLI fills it from options.</summary>
 public sealed record MachineConfig
 {
-    public CpuModel Cpu { get; init; } = CpuModel.I486;
+    public CpuModel Cpu { get; init; } = CpuModel.Pentium;
     public uint MemoryBytes { get; init; } = 16 << 20;
     /// <summary>Raw firmware image (mapped to end at 1 MiB and at 4 GiB); null selects the built-in demo ROM.</summary>
     public byte[]? Rom { get; init; }

@@ -14,7 +14,7 @@ internal static class RunCommand
         var cmd = new Command("run", "Run a guest (default: the built-in demo ROM)");
         var engine = new Option<string>("--engine") { Description = "Execution engine: interp, jit or auto", DefaultValueFactory = _ => "auto" };
         engine.AcceptOnlyFromAmong("interp", "jit", "auto");
-        var cpu = GlobalOptions.CpuOption("486", "CPU model");
+        var cpu = GlobalOptions.CpuOption("pentium", "CPU model");
         var memory = new Option<string>("--memory") { Description = "Guest RAM, e.g. 16M, 64M, 1G", DefaultValueFactory = _ => "16M" };
         var rom = new Option<FileInfo?>("--bios") { Description = "Firmware image of 64, 128 or 256 KiB, mapped to end at 1 MiB and at 4 GiB (default: the built-in demo ROM)" };
         var serial = new Option<string>("--serial") { Description = "COM1 output: stdio, file:PATH or none", DefaultValueFactory = _ => "stdio" };
