@@ -117,23 +117,7 @@ public sealed class Protected286 : TestRom
     /// </summary>
     void ExpectFault(Assembler a, string name, ushort vector, ushort error, Action<Assembler> faulting)
     {
-        var setResume = a.CreateLabel();
-        var setFault = a.CreateLabel();
-        var at = a.CreateLabel();
-        var resume = a.CreateLabel();
-        a.mov(__word_ptr.es[RecVector], 0xEEEE);
-        a.call(setResume);
-        a.jmp(resume);
-        a.Label(ref setResume);
-        a.pop(__word_ptr.es[RecResume]);
-        a.call(setFault);
-        a.Label(ref at);
-        faulting(a);
-        a.jmp(resume);
-        a.Label(ref setFault);
-        a.pop(__word_ptr.es[RecExpected]);
-        a.jmp(at);
-        a.Label(ref resume);
+        EmitFaultProbe(a, faulting);
         a.mov(ax, __word_ptr.es[RecVector]);
         CheckAx(a, name + ": vector", vector);
         a.mov(ax, __word_ptr.es[RecError]);
@@ -380,6 +364,23 @@ public sealed class Protected286 : TestRom
     /// <summary>Like <see cref="ExpectFault"/> without printing: vector, error code and IP offset go to ES:slot.</summary>
     static void Capture(Assembler a, ushort slot, Action<Assembler> faulting)
     {
+        EmitFaultProbe(a, faulting);
+        a.mov(ax, __word_ptr.es[RecVector]);
+        a.mov(__word_ptr.es[slot], ax);
+        a.mov(ax, __word_ptr.es[RecError]);
+        a.mov(__word_ptr.es[slot + 2], ax);
+        a.mov(ax, __word_ptr.es[RecIp]);
+        a.sub(ax, __word_ptr.es[RecExpected]);
+        a.mov(__word_ptr.es[slot + 4], ax);
+    }
+
+    /// <summary>
+    /// Runs <paramref name="faulting"/> with the fault handler primed: RecResume gets the address to continue at,
+    /// RecExpected the address of the faulting code, and the handler fills RecVector/RecError/RecIp. Falls through
+    /// (after the fault or without one) with the record filled in.
+    /// </summary>
+    static void EmitFaultProbe(Assembler a, Action<Assembler> faulting)
+    {
         var setResume = a.CreateLabel();
         var setFault = a.CreateLabel();
         var at = a.CreateLabel();
@@ -397,12 +398,5 @@ public sealed class Protected286 : TestRom
         a.pop(__word_ptr.es[RecExpected]);
         a.jmp(at);
         a.Label(ref resume);
-        a.mov(ax, __word_ptr.es[RecVector]);
-        a.mov(__word_ptr.es[slot], ax);
-        a.mov(ax, __word_ptr.es[RecError]);
-        a.mov(__word_ptr.es[slot + 2], ax);
-        a.mov(ax, __word_ptr.es[RecIp]);
-        a.sub(ax, __word_ptr.es[RecExpected]);
-        a.mov(__word_ptr.es[slot + 4], ax);
     }
 }
