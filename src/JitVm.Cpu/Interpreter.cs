@@ -46,6 +46,12 @@ public sealed unsafe class Interpreter : IExecutionEngine
     public BlockCache Blocks { get; }
     public Processor Cpu => cpu;
 
+    /// <summary>Compiles hot blocks; null for a pure interpreter.</summary>
+    public IBlockTranslator? Translator { get; set; }
+
+    /// <summary>Guest instructions retired inside translated code (the rest were interpreted).</summary>
+    public long TranslatedInstructions { get; private set; }
+
     /// <summary>
     /// Exceptions (bit n = vector n) at which <see cref="Run"/> stops instead of delivering them, like a
     /// debugger's "catch": tests look at a fault without building an IDT, a monitor can break on #PF.
@@ -79,7 +85,7 @@ public sealed unsafe class Interpreter : IExecutionEngine
             if (cpu.Halted) return StopReason.Halted;
 
             // Single-step, a resume flag to honour, or instruction breakpoints: the careful path.
-            if (((cpu.Flags & (Processor.FlagTF | Processor.FlagRF)) | cpu.CodeBreakpoints) != 0)
+            if (((cpu.Flags & (Processor.FlagTF | Processor.FlagRF)) | cpu.CodeBreakpoints) != 0 || cpu.DataBreakpointsArmed)
             {
                 RunDebug((cpu.Flags & Processor.FlagTF) != 0);
                 if (stopped) return StopReason.Exception;
@@ -96,9 +102,38 @@ public sealed unsafe class Interpreter : IExecutionEngine
                 if (!RaiseFault(f)) return StopReason.Exception;
                 continue;
             }
+            var code = block.Translation;
+            if (code is null && Translator is { } t) code = t.Translate(block);
+            if (code is not null)
+            {
+                cpu.RunLimit = end;
+                int status = RunTranslated(block, code);
+                if (status == TranslatedExit.Bail) Execute(block, block.Insns.Length);
+                if (stopped) return StopReason.Exception;
+                continue;
+            }
             if (!Execute(block, block.Insns.Length) && stopped) return StopReason.Exception;
         }
         return cpu.Shutdown ? StopReason.Shutdown : StopReason.Budget;
+    }
+
+    /// <summary>Runs a translated block and delivers the fault it stopped on, if any; returns its exit status.</summary>
+    int RunTranslated(DecodedBlock block, TranslatedCode code)
+    {
+        block.ExecutionCount++;
+        Blocks.Current = block;
+        cpu.ExitBlock = false;
+        long before = cpu.InstructionCount;
+        int status = code(cpu);
+        Blocks.Current = null;
+        TranslatedInstructions += cpu.InstructionCount - before;
+        if (status != TranslatedExit.Fault) return status;
+        cpu.FaultPending = false;
+        cpu.RepeatInstruction = false;
+        var f = cpu.PendingFault;
+        if (cpu.Model.Generation >= CpuGeneration.I386) cpu.Flags |= Processor.FlagRF;
+        Raise(f.Vector, f.HasErrorCode, f.ErrorCode);
+        return status;
     }
 
     /// <summary>Executes exactly one instruction (with its single-step trap when TF was set before it).</summary>

@@ -143,7 +143,8 @@ public sealed unsafe class BlockDecoder
                 SetFault(ref d, CpuVectors.UD, 0, false);
             else
             {
-                d.Handler = HasMemoryOperand(in ins) ? entry.Mem : entry.Reg;
+                d.HasMemory = HasMemoryOperand(in ins);
+                d.Handler = d.HasMemory ? entry.Mem : entry.Reg;
                 raises = false;
             }
 
@@ -167,6 +168,8 @@ public sealed unsafe class BlockDecoder
 
     static void SetFault(ref Insn d, int vector, uint error, bool hasError)
     {
+        // The instruction's only effect is the exception: no emitter may treat it as the decoded opcode.
+        d.Code = (ushort)Code.INVALID;
         d.Handler = &Families.RaiseFault;
         d.Imm = (uint)vector;
         d.Imm2 = error;

@@ -54,5 +54,11 @@ public sealed class DecodedBlock
     /// <summary>Times the dispatcher entered this block (hotness, for the translator).</summary>
     public long ExecutionCount;
 
+    /// <summary>The block's translation, once the translator has compiled it (dropped with the block, or evicted).</summary>
+    public TranslatedCode? Translation;
+
+    /// <summary>Translator bookkeeping (its own per-block record), opaque to the dispatcher.</summary>
+    public object? TranslatorData;
+
     public int EndOffset => ByteLength;
 }

@@ -43,6 +43,9 @@ public unsafe struct Insn
     public byte Cond;
     /// <summary>Operand size in bytes (1, 2, 4) for handlers shared between sizes.</summary>
     public byte OpSize;
+
+    /// <summary>The r/m operand is in memory (the handler is the memory variant).</summary>
+    public bool HasMemory;
 }
 
 [Flags]

@@ -1,0 +1,135 @@
+using System.Reflection.Emit;
+using Iced.Intel;
+using JitVm.Cpu;
+using JitVm.Cpu.Decoding;
+using JitVm.Jit.Translation;
+
+namespace JitVm.Jit.Emitters;
+
+/// <summary>
+/// Jcc, JMP rel, LOOP/LOOPE/LOOPNE/JCXZ/JECXZ, CALL rel, RET near — mirror of
+/// JitVm.Cpu/Instructions/ControlFlow.cs. Each ends the block; exits report which way they left (0: fall-through,
+/// 1: taken) for the successor links.
+/// </summary>
+internal static class ControlFlow
+{
+    static long TargetOffset(ref Insn i) => (long)i.Offset + i.Length + (int)i.Imm;
+
+    static bool Jcc(EmitContext cx, ref Insn i, int bits)
+    {
+        var notTaken = cx.IL.DefineLabel();
+        cx.Condition(i.Cond);
+        cx.IL.Emit(OpCodes.Brfalse, notTaken);
+        cx.JumpToOffset(TargetOffset(ref i), bits, 1);
+        cx.IL.MarkLabel(notTaken);
+        cx.LoadNextEip();
+        cx.Exit(cx.Index + 1, 0);
+        return true;
+    }
+
+    static bool Jmp(EmitContext cx, ref Insn i, int bits)
+    {
+        cx.JumpToOffset(TargetOffset(ref i), bits, 1);
+        return true;
+    }
+
+    /// <summary>LOOP family: <paramref name="zf"/> null for LOOP, true for LOOPE, false for LOOPNE; <paramref name="jcxz"/> for JCXZ/JECXZ.</summary>
+    static bool Loop(EmitContext cx, ref Insn i, int bits, int counterBits, bool? zf, bool jcxz)
+    {
+        var il = cx.IL;
+        var count = cx.Temp(0);
+        var notTaken = cx.IL.DefineLabel();
+        cx.LoadReg(Processor.ECX, counterBits);
+        if (jcxz)
+        {
+            il.Emit(OpCodes.Brtrue, notTaken);
+            cx.JumpToOffset(TargetOffset(ref i), bits, 1);
+            il.MarkLabel(notTaken);
+            cx.LoadNextEip();
+            cx.Exit(cx.Index + 1, 0);
+            return true;
+        }
+        // count = CX - 1; the counter is committed only once the branch cannot fault any more.
+        il.Emit(OpCodes.Ldc_I4_1);
+        il.Emit(OpCodes.Sub);
+        cx.MaskTo(counterBits);
+        il.Emit(OpCodes.Stloc, count);
+        var commit = () => { il.Emit(OpCodes.Ldloc, count); cx.StoreReg(Processor.ECX, counterBits); };
+        il.Emit(OpCodes.Ldloc, count);
+        il.Emit(OpCodes.Brfalse, notTaken);
+        if (zf is { } wantZero)
+        {
+            cx.Condition(4);                                   // ZF
+            il.Emit(wantZero ? OpCodes.Brfalse : OpCodes.Brtrue, notTaken);
+        }
+        cx.JumpToOffset(TargetOffset(ref i), bits, 1, commit);
+        il.MarkLabel(notTaken);
+        commit();
+        cx.LoadNextEip();
+        cx.Exit(cx.Index + 1, 0);
+        return true;
+    }
+
+    static bool Call(EmitContext cx, ref Insn i, int bits)
+    {
+        var ret = cx.Temp(1);
+        cx.LoadNextEip();
+        cx.IL.Emit(OpCodes.Stloc, ret);
+        cx.JumpToOffset(TargetOffset(ref i), bits, 1, () => cx.Push(bits / 8, ret));
+        return true;
+    }
+
+    static bool Ret(EmitContext cx, ref Insn i, int bits)
+    {
+        var il = cx.IL;
+        var target = cx.Temp(5);
+        cx.Peek(bits / 8);
+        il.Emit(OpCodes.Stloc, target);
+        cx.CheckNearTarget(target);
+        cx.AdjustStack(bits / 8 + (int)(i.Imm & 0xFFFF));
+        il.Emit(OpCodes.Ldloc, target);
+        cx.Exit(cx.Index + 1, 2);
+        return true;
+    }
+
+    internal static void Register(EmitterTable t)
+    {
+        const FlagUse B = FlagUse.Branch | FlagUse.Faults;
+        foreach (var cc in new[] { "o", "no", "b", "ae", "e", "ne", "be", "a", "s", "ns", "p", "np", "l", "ge", "le", "g" })
+        {
+            string n = "J" + cc;
+            t.Add(EmitterTable.C(n + "_rel8_16"), (EmitContext cx, ref Insn i) => Jcc(cx, ref i, 16), B | FlagUse.Reads);
+            t.Add(EmitterTable.C(n + "_rel8_32"), (EmitContext cx, ref Insn i) => Jcc(cx, ref i, 32), B | FlagUse.Reads);
+            t.Add(EmitterTable.C(n + "_rel16"), (EmitContext cx, ref Insn i) => Jcc(cx, ref i, 16), B | FlagUse.Reads);
+            t.Add(EmitterTable.C(n + "_rel32_32"), (EmitContext cx, ref Insn i) => Jcc(cx, ref i, 32), B | FlagUse.Reads);
+        }
+        t.Add(Code.Jmp_rel8_16, (EmitContext cx, ref Insn i) => Jmp(cx, ref i, 16), B);
+        t.Add(Code.Jmp_rel8_32, (EmitContext cx, ref Insn i) => Jmp(cx, ref i, 32), B);
+        t.Add(Code.Jmp_rel16, (EmitContext cx, ref Insn i) => Jmp(cx, ref i, 16), B);
+        t.Add(Code.Jmp_rel32_32, (EmitContext cx, ref Insn i) => Jmp(cx, ref i, 32), B);
+
+        t.Add(Code.Loop_rel8_16_CX, (EmitContext cx, ref Insn i) => Loop(cx, ref i, 16, 16, null, false), B);
+        t.Add(Code.Loop_rel8_32_CX, (EmitContext cx, ref Insn i) => Loop(cx, ref i, 32, 16, null, false), B);
+        t.Add(Code.Loop_rel8_16_ECX, (EmitContext cx, ref Insn i) => Loop(cx, ref i, 16, 32, null, false), B);
+        t.Add(Code.Loop_rel8_32_ECX, (EmitContext cx, ref Insn i) => Loop(cx, ref i, 32, 32, null, false), B);
+        t.Add(Code.Loope_rel8_16_CX, (EmitContext cx, ref Insn i) => Loop(cx, ref i, 16, 16, true, false), B | FlagUse.Reads);
+        t.Add(Code.Loope_rel8_32_CX, (EmitContext cx, ref Insn i) => Loop(cx, ref i, 32, 16, true, false), B | FlagUse.Reads);
+        t.Add(Code.Loope_rel8_16_ECX, (EmitContext cx, ref Insn i) => Loop(cx, ref i, 16, 32, true, false), B | FlagUse.Reads);
+        t.Add(Code.Loope_rel8_32_ECX, (EmitContext cx, ref Insn i) => Loop(cx, ref i, 32, 32, true, false), B | FlagUse.Reads);
+        t.Add(Code.Loopne_rel8_16_CX, (EmitContext cx, ref Insn i) => Loop(cx, ref i, 16, 16, false, false), B | FlagUse.Reads);
+        t.Add(Code.Loopne_rel8_32_CX, (EmitContext cx, ref Insn i) => Loop(cx, ref i, 32, 16, false, false), B | FlagUse.Reads);
+        t.Add(Code.Loopne_rel8_16_ECX, (EmitContext cx, ref Insn i) => Loop(cx, ref i, 16, 32, false, false), B | FlagUse.Reads);
+        t.Add(Code.Loopne_rel8_32_ECX, (EmitContext cx, ref Insn i) => Loop(cx, ref i, 32, 32, false, false), B | FlagUse.Reads);
+        t.Add(Code.Jcxz_rel8_16, (EmitContext cx, ref Insn i) => Loop(cx, ref i, 16, 16, null, true), B);
+        t.Add(Code.Jcxz_rel8_32, (EmitContext cx, ref Insn i) => Loop(cx, ref i, 32, 16, null, true), B);
+        t.Add(Code.Jecxz_rel8_16, (EmitContext cx, ref Insn i) => Loop(cx, ref i, 16, 32, null, true), B);
+        t.Add(Code.Jecxz_rel8_32, (EmitContext cx, ref Insn i) => Loop(cx, ref i, 32, 32, null, true), B);
+
+        t.Add(Code.Call_rel16, (EmitContext cx, ref Insn i) => Call(cx, ref i, 16), B);
+        t.Add(Code.Call_rel32_32, (EmitContext cx, ref Insn i) => Call(cx, ref i, 32), B);
+        t.Add(Code.Retnw, (EmitContext cx, ref Insn i) => Ret(cx, ref i, 16), B);
+        t.Add(Code.Retnw_imm16, (EmitContext cx, ref Insn i) => Ret(cx, ref i, 16), B);
+        t.Add(Code.Retnd, (EmitContext cx, ref Insn i) => Ret(cx, ref i, 32), B);
+        t.Add(Code.Retnd_imm16, (EmitContext cx, ref Insn i) => Ret(cx, ref i, 32), B);
+    }
+}

@@ -1,0 +1,859 @@
+using System.Reflection.Emit;
+using JitVm.Cpu;
+using JitVm.Cpu.Decoding;
+
+namespace JitVm.Jit.Translation;
+
+/// <summary>
+/// The typed emitter context one block is translated with. Every helper leaves the IL evaluation stack as it
+/// found it, except those documented to push a value (Load*, Ea, Read, Condition...). It owns:
+/// <list type="bullet">
+/// <item>the guest registers as IL locals (all eight loaded in the prologue, written back at every exit and
+/// around interpreted instructions);</item>
+/// <item>the compile-time <see cref="FlagState"/> and the flag locals it refers to;</item>
+/// <item>inline memory access: segment limit compare, TLB tag compare, direct host-array access, with a helper
+/// call for everything else;</item>
+/// <item>exits: each exit branches to a stub emitted after the body that commits registers, flags, EIP and the
+/// instruction count; fault paths likewise restore the state as it was before the faulting instruction.</item>
+/// </list>
+/// </summary>
+internal sealed class EmitContext
+{
+    public readonly ILGenerator IL;
+    public readonly DecodedBlock Block;
+    public readonly Insn[] Insns;
+    readonly Processor modelCpu;
+
+    readonly LocalBuilder[] regs = new LocalBuilder[8];
+    readonly LocalBuilder eip0, icount, tlb, backing, exitEip, lin, entryRef;
+    readonly LocalBuilder fDst, fSrc, fRes, fCarry;
+    readonly List<LocalBuilder> temps = new();
+    readonly List<(Label Label, FlagState Flags, int Retired, int Status)> exits = new();
+    readonly Dictionary<int, (Label Label, FlagState Flags)> faultStubs = new();
+    FlagState instructionStartFlags = FlagState.InCpu;
+
+    public EmitContext(ILGenerator il, DecodedBlock block, Processor cpu)
+    {
+        IL = il;
+        Block = block;
+        Insns = block.Insns;
+        modelCpu = cpu;
+        for (int r = 0; r < 8; r++) regs[r] = il.DeclareLocal(typeof(uint));
+        eip0 = il.DeclareLocal(typeof(uint));
+        icount = il.DeclareLocal(typeof(long));
+        tlb = il.DeclareLocal(typeof(TlbEntry[]));
+        backing = il.DeclareLocal(typeof(byte[]));
+        exitEip = il.DeclareLocal(typeof(uint));
+        lin = il.DeclareLocal(typeof(uint));
+        entryRef = il.DeclareLocal(typeof(TlbEntry).MakeByRefType());
+        fDst = il.DeclareLocal(typeof(uint));
+        fSrc = il.DeclareLocal(typeof(uint));
+        fRes = il.DeclareLocal(typeof(uint));
+        fCarry = il.DeclareLocal(typeof(uint));
+        LoopHead = il.DefineLabel();
+    }
+
+    /// <summary>Index of the instruction being emitted.</summary>
+    public int Index { get; private set; }
+
+    public ref Insn Current => ref Insns[Index];
+
+    /// <summary>What is known about the flags at this point of the body.</summary>
+    public FlagState Flags { get; set; } = FlagState.InCpu;
+
+    /// <summary>Whether the flags produced by the current instruction are read before being overwritten.</summary>
+    public bool FlagsNeeded { get; set; } = true;
+
+    /// <summary>The processor the block is translated for (model and mode facts fixed at compile time).</summary>
+    public Processor ModelCpu => modelCpu;
+
+    /// <summary>The first instruction of the body, where in-method loops branch back to.</summary>
+    public Label LoopHead { get; }
+
+    /// <summary>The block's stack segment is 32-bit (checked on entry; see <see cref="EmitPrologue"/>).</summary>
+    public bool Stack32 { get; private set; }
+
+    /// <summary>The code segment is 32-bit (part of the cache key).</summary>
+    public bool Code32 => (Block.Mode & BlockCache.ModeCode32) != 0;
+
+    // ------------------------------------------------------------------ prologue
+
+    /// <summary>
+    /// Loads the registers and per-block facts. Called with a null processor the method returns at once, which
+    /// lets the translator force RyuJIT to compile it before first use. A changed stack size bails out.
+    /// </summary>
+    public void EmitPrologue()
+    {
+        var go = IL.DefineLabel();
+        IL.Emit(OpCodes.Ldarg_1);
+        IL.Emit(OpCodes.Brtrue, go);
+        IL.Emit(OpCodes.Ldc_I4_0);
+        IL.Emit(OpCodes.Ret);
+        IL.MarkLabel(go);
+
+        Stack32 = modelCpu.Stack32;
+        var ok = IL.DefineLabel();
+        SegmentAddress(SegReg.SS);
+        IL.Emit(OpCodes.Ldfld, typeof(Segment).GetField(nameof(Segment.Attributes))!);
+        IL.Emit(OpCodes.Ldc_I4, (int)Segment.AttrDb);
+        IL.Emit(OpCodes.And);
+        IL.Emit(Stack32 ? OpCodes.Brtrue : OpCodes.Brfalse, ok);
+        IL.Emit(OpCodes.Ldc_I4, TranslatedExit.Bail);
+        IL.Emit(OpCodes.Ret);
+        IL.MarkLabel(ok);
+
+        Cpu(); IL.Emit(OpCodes.Ldfld, Members.Eip); IL.Emit(OpCodes.Stloc, eip0);
+        Cpu(); IL.Emit(OpCodes.Ldfld, Members.InstructionCount); IL.Emit(OpCodes.Stloc, icount);
+        LoadMachineState();
+        IL.MarkLabel(LoopHead);
+    }
+
+    /// <summary>Reloads registers, the TLB and host array (after anything outside the method may have changed them).</summary>
+    void LoadMachineState()
+    {
+        Cpu(); IL.Emit(OpCodes.Call, Members.GetTlb); IL.Emit(OpCodes.Stloc, tlb);
+        Cpu(); IL.Emit(OpCodes.Call, Members.GetBacking); IL.Emit(OpCodes.Stloc, backing);
+        for (int r = 0; r < 8; r++)
+        {
+            GprAddress(r);
+            IL.Emit(OpCodes.Ldind_U4);
+            IL.Emit(OpCodes.Stloc, regs[r]);
+        }
+    }
+
+    void StoreRegisters()
+    {
+        for (int r = 0; r < 8; r++)
+        {
+            GprAddress(r);
+            IL.Emit(OpCodes.Ldloc, regs[r]);
+            IL.Emit(OpCodes.Stind_I4);
+        }
+    }
+
+    public void Cpu() => IL.Emit(OpCodes.Ldarg_1);
+
+    void GprAddress(int r)
+    {
+        Cpu();
+        IL.Emit(OpCodes.Ldflda, Members.Gpr);
+        if (r != 0)
+        {
+            IL.Emit(OpCodes.Ldc_I4, r * 4);
+            IL.Emit(OpCodes.Add);
+        }
+    }
+
+    /// <summary>Pushes the address of segment register <paramref name="seg"/>'s cache.</summary>
+    public void SegmentAddress(int seg)
+    {
+        Cpu();
+        IL.Emit(OpCodes.Ldflda, Members.Seg);
+        if (seg != 0)
+        {
+            IL.Emit(OpCodes.Ldc_I4, seg * Members.SegmentSize);
+            IL.Emit(OpCodes.Add);
+        }
+    }
+
+    // ------------------------------------------------------------------ instructions
+
+    /// <summary>Starts instruction <paramref name="index"/>: records the state a fault in it must restore.</summary>
+    public void BeginInstruction(int index, bool flagsNeeded)
+    {
+        Index = index;
+        FlagsNeeded = flagsNeeded;
+        instructionStartFlags = Flags;
+    }
+
+    /// <summary>EIP of the current instruction (eip0 + offset) on the stack.</summary>
+    public void LoadInstructionEip() => LoadEipPlus(Current.Offset);
+
+    /// <summary>EIP of the next instruction on the stack (wrapped to 16 bits in 16-bit code).</summary>
+    public void LoadNextEip() => LoadEipPlus(Current.Offset + Current.Length);
+
+    void LoadEipPlus(int delta)
+    {
+        IL.Emit(OpCodes.Ldloc, eip0);
+        if (delta != 0)
+        {
+            IL.Emit(OpCodes.Ldc_I4, delta);
+            IL.Emit(OpCodes.Add);
+        }
+        if (!Code32) MaskTo(16);
+    }
+
+    /// <summary>A uint temporary; temporaries are reused across instructions, never held across one.</summary>
+    public LocalBuilder Temp(int k)
+    {
+        while (temps.Count <= k) temps.Add(IL.DeclareLocal(typeof(uint)));
+        return temps[k];
+    }
+
+    public void Const(uint v) => IL.Emit(OpCodes.Ldc_I4, unchecked((int)v));
+
+    /// <summary>Masks the value on the stack to <paramref name="bits"/> (no-op for 32).</summary>
+    public void MaskTo(int bits)
+    {
+        if (bits == 8) IL.Emit(OpCodes.Conv_U1);
+        else if (bits == 16) IL.Emit(OpCodes.Conv_U2);
+    }
+
+    // ------------------------------------------------------------------ registers
+
+    /// <summary>Pushes a register operand given as a byte offset into the register file (AH..BH are offsets 1, 5, 9, 13).</summary>
+    public void LoadReg(int off, int bits)
+    {
+        IL.Emit(OpCodes.Ldloc, regs[off >> 2]);
+        if (bits == 32) return;
+        if (bits == 8 && (off & 1) != 0)
+        {
+            IL.Emit(OpCodes.Ldc_I4_8);
+            IL.Emit(OpCodes.Shr_Un);
+        }
+        MaskTo(bits);
+    }
+
+    /// <summary>Stores the value on the stack into a register operand, keeping the bits the size does not cover.</summary>
+    public void StoreReg(int off, int bits)
+    {
+        var r = regs[off >> 2];
+        if (bits == 32)
+        {
+            IL.Emit(OpCodes.Stloc, r);
+            return;
+        }
+        var t = Temp(7);
+        IL.Emit(OpCodes.Stloc, t);
+        uint keep;
+        int shift = 0;
+        if (bits == 16) keep = 0xFFFF0000;
+        else if ((off & 1) != 0) { keep = 0xFFFF00FF; shift = 8; }
+        else keep = 0xFFFFFF00;
+        IL.Emit(OpCodes.Ldloc, r);
+        Const(keep);
+        IL.Emit(OpCodes.And);
+        IL.Emit(OpCodes.Ldloc, t);
+        MaskTo(bits);
+        if (shift != 0)
+        {
+            IL.Emit(OpCodes.Ldc_I4, shift);
+            IL.Emit(OpCodes.Shl);
+        }
+        IL.Emit(OpCodes.Or);
+        IL.Emit(OpCodes.Stloc, r);
+    }
+
+    public LocalBuilder RegLocal(int index) => regs[index];
+
+    // ------------------------------------------------------------------ memory
+
+    /// <summary>Pushes the effective address of the current instruction's memory operand.</summary>
+    public void Ea()
+    {
+        ref Insn i = ref Current;
+        bool any = false;
+        if (i.Base != Processor.ZeroReg)
+        {
+            IL.Emit(OpCodes.Ldloc, regs[i.Base >> 2]);
+            any = true;
+        }
+        if (i.Index != Processor.ZeroReg)
+        {
+            IL.Emit(OpCodes.Ldloc, regs[i.Index >> 2]);
+            if (i.Scale != 0)
+            {
+                IL.Emit(OpCodes.Ldc_I4, (int)i.Scale);
+                IL.Emit(OpCodes.Shl);
+            }
+            if (any) IL.Emit(OpCodes.Add);
+            any = true;
+        }
+        if (!any) Const(i.Disp & i.EaMask);
+        else
+        {
+            if (i.Disp != 0)
+            {
+                Const(i.Disp);
+                IL.Emit(OpCodes.Add);
+            }
+            if (i.EaMask != 0xFFFFFFFF) MaskTo(16);
+        }
+    }
+
+    /// <summary>
+    /// Pushes the <paramref name="bytes"/>-byte value at <paramref name="seg"/>:<paramref name="offset"/>: the
+    /// segment's precomputed limit, then the TLB tag of the page of the last byte, then a direct read of the host
+    /// array; otherwise the helper, whose fault leaves through this instruction's fault path.
+    /// </summary>
+    public void Read(int seg, int bytes, LocalBuilder offset)
+    {
+        var slow = IL.DefineLabel();
+        var done = IL.DefineLabel();
+        var result = Temp(6);
+        LimitCheck(seg, bytes, offset, write: false, slow);
+        TlbCheck(bytes, Members.TlbReadTag, slow);
+        HostAddress();
+        switch (bytes)
+        {
+            case 1: IL.Emit(OpCodes.Ldind_U1); break;
+            case 2: IL.Emit(OpCodes.Unaligned, (byte)1); IL.Emit(OpCodes.Ldind_U2); break;
+            default: IL.Emit(OpCodes.Unaligned, (byte)1); IL.Emit(OpCodes.Ldind_U4); break;
+        }
+        IL.Emit(OpCodes.Stloc, result);
+        IL.Emit(OpCodes.Br, done);
+        IL.MarkLabel(slow);
+        Cpu();
+        IL.Emit(OpCodes.Ldc_I4, seg);
+        IL.Emit(OpCodes.Ldloc, offset);
+        IL.Emit(OpCodes.Call, Members.Helper(bytes == 1 ? nameof(JitHelpers.Read8) : bytes == 2 ? nameof(JitHelpers.Read16) : nameof(JitHelpers.Read32)));
+        IL.Emit(OpCodes.Stloc, result);
+        FaultCheck();
+        IL.MarkLabel(done);
+        IL.Emit(OpCodes.Ldloc, result);
+    }
+
+    /// <summary>Writes <paramref name="value"/> to <paramref name="seg"/>:<paramref name="offset"/> (fast path as for reads, with the write tag).</summary>
+    public void Write(int seg, int bytes, LocalBuilder offset, LocalBuilder value)
+    {
+        var slow = IL.DefineLabel();
+        var done = IL.DefineLabel();
+        LimitCheck(seg, bytes, offset, write: true, slow);
+        TlbCheck(bytes, Members.TlbWriteTag, slow);
+        HostAddress();
+        IL.Emit(OpCodes.Ldloc, value);
+        switch (bytes)
+        {
+            case 1: IL.Emit(OpCodes.Stind_I1); break;
+            case 2: IL.Emit(OpCodes.Unaligned, (byte)1); IL.Emit(OpCodes.Stind_I2); break;
+            default: IL.Emit(OpCodes.Unaligned, (byte)1); IL.Emit(OpCodes.Stind_I4); break;
+        }
+        IL.Emit(OpCodes.Br, done);
+        IL.MarkLabel(slow);
+        Cpu();
+        IL.Emit(OpCodes.Ldc_I4, seg);
+        IL.Emit(OpCodes.Ldloc, offset);
+        IL.Emit(OpCodes.Ldloc, value);
+        IL.Emit(OpCodes.Call, Members.Helper(bytes == 1 ? nameof(JitHelpers.Write8) : bytes == 2 ? nameof(JitHelpers.Write16) : nameof(JitHelpers.Write32)));
+        FaultCheck();
+        IL.MarkLabel(done);
+    }
+
+    // (long)offset > limit → slow path (which applies the full rules and raises the fault).
+    void LimitCheck(int seg, int bytes, LocalBuilder offset, bool write, Label slow)
+    {
+        IL.Emit(OpCodes.Ldloc, offset);
+        IL.Emit(OpCodes.Conv_U8);
+        SegmentAddress(seg);
+        IL.Emit(OpCodes.Ldfld, (write ? Members.SegWriteLimit : Members.SegReadLimit)[bytes - 1]);
+        IL.Emit(OpCodes.Bgt, slow);
+        SegmentAddress(seg);
+        IL.Emit(OpCodes.Ldfld, Members.SegBase);
+        IL.Emit(OpCodes.Ldloc, offset);
+        IL.Emit(OpCodes.Add);
+        IL.Emit(OpCodes.Stloc, lin);
+    }
+
+    // entry = tlb[(lin >> 12) & 1023]; tag must equal the page of the last byte.
+    void TlbCheck(int bytes, System.Reflection.FieldInfo tag, Label slow)
+    {
+        IL.Emit(OpCodes.Ldloc, tlb);
+        IL.Emit(OpCodes.Ldloc, lin);
+        IL.Emit(OpCodes.Ldc_I4_S, (sbyte)12);
+        IL.Emit(OpCodes.Shr_Un);
+        IL.Emit(OpCodes.Ldc_I4, Processor.TlbSize - 1);
+        IL.Emit(OpCodes.And);
+        IL.Emit(OpCodes.Ldelema, typeof(TlbEntry));
+        IL.Emit(OpCodes.Stloc, entryRef);
+        IL.Emit(OpCodes.Ldloc, entryRef);
+        IL.Emit(OpCodes.Ldfld, tag);
+        IL.Emit(OpCodes.Ldloc, lin);
+        if (bytes > 1)
+        {
+            IL.Emit(OpCodes.Ldc_I4, bytes - 1);
+            IL.Emit(OpCodes.Add);
+        }
+        Const(~0xFFFu);
+        IL.Emit(OpCodes.And);
+        IL.Emit(OpCodes.Bne_Un, slow);
+    }
+
+    // &backing[entry.Host + (lin & 0xFFF)]: the index is bounds-checked; the page lies wholly inside the array.
+    void HostAddress()
+    {
+        IL.Emit(OpCodes.Ldloc, backing);
+        IL.Emit(OpCodes.Ldloc, entryRef);
+        IL.Emit(OpCodes.Ldfld, Members.TlbHost);
+        IL.Emit(OpCodes.Ldloc, lin);
+        IL.Emit(OpCodes.Ldc_I4, 0xFFF);
+        IL.Emit(OpCodes.And);
+        IL.Emit(OpCodes.Add);
+        IL.Emit(OpCodes.Ldelema, typeof(byte));
+    }
+
+    // ------------------------------------------------------------------ stack
+
+    /// <summary>Pushes the stack pointer moved by <paramref name="delta"/> (SP wraps at 64 KiB on a 16-bit stack).</summary>
+    public void StackOffset(int delta)
+    {
+        IL.Emit(OpCodes.Ldloc, regs[4]);
+        if (delta != 0)
+        {
+            IL.Emit(OpCodes.Ldc_I4, delta);
+            IL.Emit(OpCodes.Add);
+        }
+        if (!Stack32) MaskTo(16);
+    }
+
+    /// <summary>Commits a new stack pointer (only SP's low word on a 16-bit stack).</summary>
+    public void SetStackPointer(LocalBuilder offset)
+    {
+        if (Stack32)
+        {
+            IL.Emit(OpCodes.Ldloc, offset);
+            IL.Emit(OpCodes.Stloc, regs[4]);
+            return;
+        }
+        IL.Emit(OpCodes.Ldloc, regs[4]);
+        Const(0xFFFF0000);
+        IL.Emit(OpCodes.And);
+        IL.Emit(OpCodes.Ldloc, offset);
+        IL.Emit(OpCodes.Or);
+        IL.Emit(OpCodes.Stloc, regs[4]);
+    }
+
+    /// <summary>PUSH of <paramref name="value"/>: the store (which may fault) comes before the stack pointer changes.</summary>
+    public void Push(int bytes, LocalBuilder value)
+    {
+        var off = Temp(4);
+        StackOffset(-bytes);
+        IL.Emit(OpCodes.Stloc, off);
+        Write(SegReg.SS, bytes, off, value);
+        SetStackPointer(off);
+    }
+
+    /// <summary>Reads the top of the stack (at <paramref name="depth"/> bytes below the top) without popping; pushes it.</summary>
+    public void Peek(int bytes, int depth = 0)
+    {
+        var off = Temp(4);
+        StackOffset(depth);
+        IL.Emit(OpCodes.Stloc, off);
+        Read(SegReg.SS, bytes, off);
+    }
+
+    /// <summary>Moves the stack pointer by <paramref name="delta"/> bytes.</summary>
+    public void AdjustStack(int delta)
+    {
+        var off = Temp(4);
+        StackOffset(delta);
+        IL.Emit(OpCodes.Stloc, off);
+        SetStackPointer(off);
+    }
+
+    // ------------------------------------------------------------------ branches
+
+    /// <summary>
+    /// A direct near transfer to eip0 + <paramref name="targetOffset"/> (truncated to the operand size): a branch
+    /// back to the block's first instruction loops inside the method; other targets are checked against the CS
+    /// limit (#GP(0)) and leave the block. <paramref name="commit"/> emits the instruction's other effects (pushing
+    /// the return address, updating the counter) after the check and before the transfer.
+    /// </summary>
+    public void JumpToOffset(long targetOffset, int operandBits, int status, Action? commit = null)
+    {
+        int retired = Index + 1;
+        if (targetOffset == 0 && operandBits >= (Code32 ? 32 : 16))
+        {
+            commit?.Invoke();
+            LoopBack(retired);
+            return;
+        }
+        var t = Temp(5);
+        IL.Emit(OpCodes.Ldloc, eip0);
+        IL.Emit(OpCodes.Ldc_I4, unchecked((int)targetOffset));
+        IL.Emit(OpCodes.Add);
+        if (operandBits == 16) MaskTo(16);
+        IL.Emit(OpCodes.Stloc, t);
+        bool inBlock = targetOffset >= 0 && targetOffset < Block.ByteLength;
+        if (!inBlock) CheckNearTarget(t);
+        commit?.Invoke();
+        IL.Emit(OpCodes.Ldloc, t);
+        Exit(retired, status);
+    }
+
+    /// <summary>#GP(0) from the current instruction when the near target in <paramref name="target"/> is beyond the CS limit.</summary>
+    public void CheckNearTarget(LocalBuilder target)
+    {
+        var ok = IL.DefineLabel();
+        IL.Emit(OpCodes.Ldloc, target);
+        SegmentAddress(SegReg.CS);
+        IL.Emit(OpCodes.Ldfld, Members.SegLimit);
+        IL.Emit(OpCodes.Ble_Un, ok);
+        RaiseFault(CpuVectors.GP, 0, true);
+        IL.MarkLabel(ok);
+    }
+
+    // ------------------------------------------------------------------ faults and exits
+
+    /// <summary>After a helper call: leave through this instruction's fault path if it recorded a fault.</summary>
+    public void FaultCheck()
+    {
+        Cpu();
+        IL.Emit(OpCodes.Ldfld, Members.FaultPending);
+        IL.Emit(OpCodes.Brtrue, FaultLabel());
+    }
+
+    /// <summary>Raises <paramref name="vector"/> from the current instruction (state as before it).</summary>
+    public void RaiseFault(int vector, uint error, bool hasError)
+    {
+        Cpu();
+        IL.Emit(OpCodes.Ldc_I4, vector);
+        Const(error);
+        IL.Emit(hasError ? OpCodes.Ldc_I4_1 : OpCodes.Ldc_I4_0);
+        IL.Emit(OpCodes.Call, Members.Helper(nameof(JitHelpers.Fault)));
+        IL.Emit(OpCodes.Br, FaultLabel());
+    }
+
+    Label FaultLabel()
+    {
+        if (!faultStubs.TryGetValue(Index, out var stub))
+        {
+            stub = (IL.DefineLabel(), instructionStartFlags);
+            faultStubs[Index] = stub;
+        }
+        return stub.Label;
+    }
+
+    /// <summary>
+    /// Leaves the block with the EIP on the stack, after <paramref name="retired"/> instructions of this pass
+    /// have completed, returning <paramref name="status"/> (the exit's index).
+    /// </summary>
+    public void Exit(int retired, int status)
+    {
+        IL.Emit(OpCodes.Stloc, exitEip);
+        var label = IL.DefineLabel();
+        exits.Add((label, Flags, retired, status));
+        IL.Emit(OpCodes.Br, label);
+    }
+
+    /// <summary>The flags are live at the block's first instruction (a loop's back edge must store them).</summary>
+    public bool LoopNeedsFlags { get; set; } = true;
+
+    /// <summary>A branch back to the first instruction was emitted as an in-method loop.</summary>
+    public bool LoopEmitted { get; private set; }
+
+    /// <summary>Counts one pass of an in-method loop and branches back, or leaves when the run's budget is used.</summary>
+    public void LoopBack(int passLength)
+    {
+        LoopEmitted = true;
+        // The body was compiled assuming the processor's fields hold the flags at the loop head.
+        var saved = Flags;
+        if (LoopNeedsFlags) FlushFlags();
+        var exitFlags = Flags;
+        IL.Emit(OpCodes.Ldloc, icount);
+        IL.Emit(OpCodes.Ldc_I8, (long)passLength);
+        IL.Emit(OpCodes.Add);
+        IL.Emit(OpCodes.Stloc, icount);
+        IL.Emit(OpCodes.Ldloc, icount);
+        Cpu();
+        IL.Emit(OpCodes.Ldfld, Members.RunLimit);
+        IL.Emit(OpCodes.Blt, LoopHead);
+        LoadEipPlus(0);
+        Flags = exitFlags;
+        Exit(0, 1);
+        Flags = saved;
+    }
+
+    /// <summary>Emits the exit and fault stubs (after the body).</summary>
+    public void EmitStubs()
+    {
+        foreach (var (label, flags, retired, status) in exits)
+        {
+            IL.MarkLabel(label);
+            StoreRegisters();
+            FlushFlags(flags);
+            Cpu(); IL.Emit(OpCodes.Ldloc, exitEip); IL.Emit(OpCodes.Stfld, Members.Eip);
+            StoreCount(retired);
+            IL.Emit(OpCodes.Ldc_I4, status);
+            IL.Emit(OpCodes.Ret);
+        }
+        foreach (var (index, (label, flags)) in faultStubs)
+        {
+            IL.MarkLabel(label);
+            StoreRegisters();
+            FlushFlags(flags);
+            Cpu();
+            IL.Emit(OpCodes.Ldloc, eip0);
+            if (Insns[index].Offset != 0)
+            {
+                IL.Emit(OpCodes.Ldc_I4, (int)Insns[index].Offset);
+                IL.Emit(OpCodes.Add);
+            }
+            if (!Code32) MaskTo(16);
+            IL.Emit(OpCodes.Stfld, Members.Eip);
+            StoreCount(index);
+            IL.Emit(OpCodes.Ldc_I4, TranslatedExit.Fault);
+            IL.Emit(OpCodes.Ret);
+        }
+    }
+
+    void StoreCount(int retired)
+    {
+        Cpu();
+        IL.Emit(OpCodes.Ldloc, icount);
+        if (retired != 0)
+        {
+            IL.Emit(OpCodes.Ldc_I8, (long)retired);
+            IL.Emit(OpCodes.Add);
+        }
+        IL.Emit(OpCodes.Stfld, Members.InstructionCount);
+    }
+
+    // ------------------------------------------------------------------ interpreted instructions
+
+    /// <summary>
+    /// Runs the current instruction's interpreter handler: registers and flags are written back first and
+    /// reloaded after; a fault leaves through the fault path; a handler that sets EIP or asks to end the block
+    /// ends it here. Returns true when the emitted code continues with the next instruction.
+    /// </summary>
+    public void Interpret(bool setsEip, int retiredBefore)
+    {
+        StoreRegisters();
+        FlushFlags();
+        Cpu(); LoadInstructionEip(); IL.Emit(OpCodes.Stfld, Members.Eip);
+        // Keep the instruction count exact for handlers that read it (RDTSC).
+        StoreCount(retiredBefore);
+        Cpu();
+        IL.Emit(OpCodes.Ldarg_0);
+        IL.Emit(OpCodes.Ldfld, Members.BlockInsns);
+        IL.Emit(OpCodes.Ldc_I4, Index);
+        IL.Emit(OpCodes.Call, Members.Helper(nameof(JitHelpers.Interpret)));
+        // A fault: the handler committed nothing, and registers/flags are already in the processor.
+        var noFault = IL.DefineLabel();
+        Cpu();
+        IL.Emit(OpCodes.Ldfld, Members.FaultPending);
+        IL.Emit(OpCodes.Brfalse, noFault);
+        IL.Emit(OpCodes.Ldc_I4, TranslatedExit.Fault);
+        IL.Emit(OpCodes.Ret);
+        IL.MarkLabel(noFault);
+        LoadMachineState();
+        Flags = FlagState.InCpu;
+        if (setsEip)
+        {
+            Cpu();
+            IL.Emit(OpCodes.Ldfld, Members.Eip);
+            Exit(retiredBefore + 1, 2);
+            return;
+        }
+        var go = IL.DefineLabel();
+        Cpu();
+        IL.Emit(OpCodes.Ldfld, Members.ExitBlock);
+        IL.Emit(OpCodes.Brfalse, go);
+        // The handler ended the block (self-modification, mode change, unfinished REP): EIP per its request.
+        Cpu();
+        LoadInstructionEip();
+        LoadNextEip();
+        IL.Emit(OpCodes.Call, Members.Helper(nameof(JitHelpers.FinishExitBlock)));
+        Cpu();
+        IL.Emit(OpCodes.Ldfld, Members.Eip);
+        Exit(retiredBefore + 1, 2);
+        IL.MarkLabel(go);
+    }
+
+    // ------------------------------------------------------------------ flags
+
+    /// <summary>Records an inline flag producer (its operands must be in the values passed, already masked).</summary>
+    public void SetFlags(FlagOp op, int bits, LocalBuilder? dst, LocalBuilder? src, LocalBuilder res)
+    {
+        if (!FlagsNeeded)
+        {
+            // Nothing reads these flags before they are overwritten: record no state at all. The processor's
+            // fields are not rewritten either, which is fine because they are dead too.
+            Flags = new FlagState { Known = true, Flushed = true, Op = FlagOp.Logic, Bits = bits };
+            return;
+        }
+        if (op is FlagOp.Inc or FlagOp.Dec)
+        {
+            // INC/DEC keep CF: capture the current CF before the flag locals are overwritten.
+            LoadCarry();
+            IL.Emit(OpCodes.Stloc, fCarry);
+        }
+        if (dst is not null) { IL.Emit(OpCodes.Ldloc, dst); IL.Emit(OpCodes.Stloc, fDst); }
+        if (src is not null) { IL.Emit(OpCodes.Ldloc, src); IL.Emit(OpCodes.Stloc, fSrc); }
+        IL.Emit(OpCodes.Ldloc, res);
+        IL.Emit(OpCodes.Stloc, fRes);
+        Flags = new FlagState { Known = true, Op = op, Bits = bits };
+    }
+
+    /// <summary>Writes the known flag state into the processor's lazy fields (here, in the body).</summary>
+    public void FlushFlags()
+    {
+        FlushFlags(Flags);
+        if (Flags.Known) Flags = Flags with { Flushed = true };
+    }
+
+    void FlushFlags(FlagState s)
+    {
+        if (!s.Known || s.Flushed) return;
+        if (s.Op is FlagOp.Inc or FlagOp.Dec)
+        {
+            Cpu();
+            Cpu(); IL.Emit(OpCodes.Ldfld, Members.Flags);
+            Const(~Processor.FlagCF);
+            IL.Emit(OpCodes.And);
+            IL.Emit(OpCodes.Ldloc, fCarry);
+            IL.Emit(OpCodes.Or);
+            IL.Emit(OpCodes.Stfld, Members.Flags);
+        }
+        Cpu(); IL.Emit(OpCodes.Ldc_I4, (int)s.Op); IL.Emit(OpCodes.Stfld, Members.LazyOp);
+        if (s.Op != FlagOp.Logic)
+        {
+            Cpu(); IL.Emit(OpCodes.Ldloc, fDst); IL.Emit(OpCodes.Stfld, Members.LazyDst);
+            Cpu();
+            if (s.Op is FlagOp.Inc or FlagOp.Dec) IL.Emit(OpCodes.Ldc_I4_1); else IL.Emit(OpCodes.Ldloc, fSrc);
+            IL.Emit(OpCodes.Stfld, Members.LazySrc);
+        }
+        Cpu(); IL.Emit(OpCodes.Ldloc, fRes); IL.Emit(OpCodes.Stfld, Members.LazyRes);
+        Cpu(); Const(s.Sign); IL.Emit(OpCodes.Stfld, Members.LazySign);
+    }
+
+    /// <summary>Pushes CF (0 or 1).</summary>
+    public void LoadCarry()
+    {
+        var s = Flags;
+        if (!s.Known || (s.Op is FlagOp.Adc or FlagOp.Sbb))
+        {
+            FlushFlags();
+            Cpu();
+            IL.Emit(OpCodes.Call, Members.Helper(nameof(JitHelpers.CarryFlag)));
+            return;
+        }
+        switch (s.Op)
+        {
+            case FlagOp.Add:                                   // CF = res < dst
+                IL.Emit(OpCodes.Ldloc, fRes); IL.Emit(OpCodes.Ldloc, fDst); IL.Emit(OpCodes.Clt_Un);
+                break;
+            case FlagOp.Sub:                                   // CF = dst < src
+                IL.Emit(OpCodes.Ldloc, fDst); IL.Emit(OpCodes.Ldloc, fSrc); IL.Emit(OpCodes.Clt_Un);
+                break;
+            case FlagOp.Logic:
+                IL.Emit(OpCodes.Ldc_I4_0);
+                break;
+            default:                                           // INC/DEC: the CF captured before them
+                IL.Emit(OpCodes.Ldloc, fCarry);
+                break;
+        }
+    }
+
+    /// <summary>Pushes 1 when condition <paramref name="cc"/> (Jcc nibble) holds, else 0.</summary>
+    public void Condition(int cc)
+    {
+        var s = Flags;
+        int kind = cc >> 1;
+        bool negate = (cc & 1) != 0;
+        if (!s.Known || s.Op is FlagOp.Adc or FlagOp.Sbb || kind == 5)
+        {
+            FlushFlags();
+            Cpu();
+            IL.Emit(OpCodes.Ldc_I4, cc);
+            IL.Emit(OpCodes.Call, Members.Helper(nameof(JitHelpers.Condition)));
+            return;
+        }
+        switch (kind)
+        {
+            case 0: Overflow(s); break;
+            case 1: LoadCarry(); break;
+            case 2: Zero(); break;
+            case 3:
+                if (s.Op == FlagOp.Sub) { IL.Emit(OpCodes.Ldloc, fDst); IL.Emit(OpCodes.Ldloc, fSrc); IL.Emit(OpCodes.Cgt_Un); Not(); }
+                else { LoadCarry(); Zero(); IL.Emit(OpCodes.Or); }
+                break;
+            case 4: SignBit(s); break;
+            case 6:
+                if (s.Op == FlagOp.Sub) SignedLess(s, orEqual: false);
+                else { SignBit(s); Overflow(s); IL.Emit(OpCodes.Xor); }
+                break;
+            default:
+                if (s.Op == FlagOp.Sub) SignedLess(s, orEqual: true);
+                else { SignBit(s); Overflow(s); IL.Emit(OpCodes.Xor); Zero(); IL.Emit(OpCodes.Or); }
+                break;
+        }
+        if (negate) Not();
+    }
+
+    void Not()
+    {
+        IL.Emit(OpCodes.Ldc_I4_1);
+        IL.Emit(OpCodes.Xor);
+    }
+
+    void Zero()
+    {
+        IL.Emit(OpCodes.Ldloc, fRes);
+        IL.Emit(OpCodes.Ldc_I4_0);
+        IL.Emit(OpCodes.Ceq);
+    }
+
+    void SignBit(FlagState s)
+    {
+        IL.Emit(OpCodes.Ldloc, fRes);
+        IL.Emit(OpCodes.Ldc_I4, s.Bits - 1);
+        IL.Emit(OpCodes.Shr_Un);
+        IL.Emit(OpCodes.Ldc_I4_1);
+        IL.Emit(OpCodes.And);
+    }
+
+    void Overflow(FlagState s)
+    {
+        switch (s.Op)
+        {
+            case FlagOp.Logic:
+                IL.Emit(OpCodes.Ldc_I4_0);
+                return;
+            case FlagOp.Add:                                   // OF = ((dst ^ res) & (src ^ res)) sign bit
+                IL.Emit(OpCodes.Ldloc, fDst); IL.Emit(OpCodes.Ldloc, fRes); IL.Emit(OpCodes.Xor);
+                IL.Emit(OpCodes.Ldloc, fSrc); IL.Emit(OpCodes.Ldloc, fRes); IL.Emit(OpCodes.Xor);
+                IL.Emit(OpCodes.And);
+                break;
+            case FlagOp.Inc:                                   // src = 1
+                IL.Emit(OpCodes.Ldloc, fDst); IL.Emit(OpCodes.Ldloc, fRes); IL.Emit(OpCodes.Xor);
+                IL.Emit(OpCodes.Ldc_I4_1); IL.Emit(OpCodes.Ldloc, fRes); IL.Emit(OpCodes.Xor);
+                IL.Emit(OpCodes.And);
+                break;
+            case FlagOp.Sub:                                   // OF = ((dst ^ src) & (dst ^ res)) sign bit
+                IL.Emit(OpCodes.Ldloc, fDst); IL.Emit(OpCodes.Ldloc, fSrc); IL.Emit(OpCodes.Xor);
+                IL.Emit(OpCodes.Ldloc, fDst); IL.Emit(OpCodes.Ldloc, fRes); IL.Emit(OpCodes.Xor);
+                IL.Emit(OpCodes.And);
+                break;
+            default:                                           // DEC: src = 1
+                IL.Emit(OpCodes.Ldloc, fDst); IL.Emit(OpCodes.Ldc_I4_1); IL.Emit(OpCodes.Xor);
+                IL.Emit(OpCodes.Ldloc, fDst); IL.Emit(OpCodes.Ldloc, fRes); IL.Emit(OpCodes.Xor);
+                IL.Emit(OpCodes.And);
+                break;
+        }
+        IL.Emit(OpCodes.Ldc_I4, s.Bits - 1);
+        IL.Emit(OpCodes.Shr_Un);
+        IL.Emit(OpCodes.Ldc_I4_1);
+        IL.Emit(OpCodes.And);
+    }
+
+    // After CMP: signed dst < src (or <=) on sign-extended operands.
+    void SignedLess(FlagState s, bool orEqual)
+    {
+        IL.Emit(OpCodes.Ldloc, fDst);
+        SignExtendTop(s.Bits);
+        IL.Emit(OpCodes.Ldloc, fSrc);
+        SignExtendTop(s.Bits);
+        if (orEqual)
+        {
+            IL.Emit(OpCodes.Cgt);
+            Not();
+        }
+        else IL.Emit(OpCodes.Clt);
+    }
+
+    void SignExtendTop(int bits)
+    {
+        if (bits == 8) IL.Emit(OpCodes.Conv_I1);
+        else if (bits == 16) IL.Emit(OpCodes.Conv_I2);
+    }
+}

@@ -1,0 +1,36 @@
+using JitVm.Cpu;
+using JitVm.Cpu.Decoding;
+
+namespace JitVm.Jit.Translation;
+
+/// <summary>
+/// A compiled block: the target the generated method is closed over (so the IL can reach the decoded
+/// instructions of interpreted fallbacks), the delegate the dispatcher calls, and what it cost to build.
+/// </summary>
+public sealed class TranslatedBlock
+{
+    internal TranslatedBlock(DecodedBlock block)
+    {
+        Block = block;
+        Insns = block.Insns;
+    }
+
+    public DecodedBlock Block { get; }
+
+    /// <summary>The decoded instructions (interpreted fallbacks run their handlers from here).</summary>
+    public readonly Insn[] Insns;
+
+    public TranslatedCode Code { get; internal set; } = null!;
+
+    /// <summary>Instructions emitted inline (the rest call their interpreter handler).</summary>
+    public int InlineInstructions { get; internal set; }
+
+    /// <summary>IL bytes generated.</summary>
+    public int IlBytes { get; internal set; }
+
+    /// <summary>Time to generate the IL and let RyuJIT compile it.</summary>
+    public TimeSpan CompileTime { get; internal set; }
+
+    /// <summary>The block loops back to its own start inside the method.</summary>
+    public bool HasLoop { get; internal set; }
+}
