@@ -10,7 +10,7 @@ namespace JitVm.Benchmarks;
 /// Interpreter throughput on a CPU-bound guest loop. Each operation is one guest instruction, so the Mean
 /// column is nanoseconds per guest instruction and the MIPS column is millions of guest instructions per second.
 /// </summary>
-[Config(typeof(Config))]
+[Config(typeof(MipsConfig))]
 public class InterpreterBenchmarks
 {
     const uint Iterations = 2_000_000;
@@ -33,10 +33,12 @@ public class InterpreterBenchmarks
     [Benchmark(OperationsPerInvoke = (int)(3 + 9 * Iterations + 1))]
     public long IntegerAluMemoryLoopPaged() => pagedLoop.Run();
 
-    sealed class Config : ManualConfig
-    {
-        public Config() => AddColumn(new MipsColumn());
-    }
+}
+
+/// <summary>Adds the MIPS column to a suite whose operations are guest instructions.</summary>
+public sealed class MipsConfig : ManualConfig
+{
+    public MipsConfig() => AddColumn(new MipsColumn());
 
     /// <summary>Millions of guest instructions per second, from the mean time per operation (= per instruction).</summary>
     sealed class MipsColumn : IColumn
