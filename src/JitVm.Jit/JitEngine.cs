@@ -1,3 +1,4 @@
+using JitVm.Core;
 using JitVm.Cpu;
 using JitVm.Cpu.Decoding;
 using JitVm.Jit.Translation;
@@ -10,20 +11,37 @@ namespace JitVm.Jit;
 /// <see cref="Threshold"/> times, then compiles it. Whatever the translator leaves out (cold code, the careful
 /// debug path, instructions without an emitter) runs in the interpreter on the same state.
 /// </summary>
-public sealed class JitEngine : IExecutionEngine, IBlockTranslator
+public sealed class JitEngine : IExecutionEngine, IBlockTranslator, ICodeInvalidationSink
 {
     /// <summary>Default hotness threshold of the <c>auto</c> engine.</summary>
     public const int DefaultThreshold = 32;
 
+    /// <summary>Translations kept at most; beyond it the oldest are evicted (their blocks run interpreted until hot again).</summary>
+    public const int MaxTranslations = 16384;
+
+    /// <summary>
+    /// A page whose code has been overwritten this many times (within <see cref="ThrashWindow"/> instructions)
+    /// stops being compiled: its blocks run in the interpreter instead of being translated again and again.
+    /// </summary>
+    public const int ThrashLimit = 64;
+    public const long ThrashWindow = 50_000_000;
+
     readonly Interpreter interpreter;
     readonly Translator translator = new();
     readonly List<TimeSpan> compileTimes = new();
+    readonly Queue<TranslatedBlock> live = new();
+    readonly Dictionary<uint, (int Count, long Since)> pageWrites = new();
 
     public JitEngine(Processor cpu, int threshold = DefaultThreshold)
     {
         Threshold = threshold;
         interpreter = new Interpreter(cpu) { Translator = this };
+        cpu.Memory.Code.AddSink(this);
     }
+
+    public long Evictions { get; private set; }
+    public long Invalidations { get; private set; }
+    public long ThrashRefusals { get; private set; }
 
     public Processor Cpu => interpreter.Cpu;
     public Interpreter Interpreter => interpreter;
@@ -42,7 +60,14 @@ public sealed class JitEngine : IExecutionEngine, IBlockTranslator
     public TranslatedCode? Translate(DecodedBlock block)
     {
         if (block.ExecutionCount < Threshold || !block.Cacheable) return null;
+        if (pageWrites.Count > 0 && Thrashing(block.Phys >> PhysicalMemory.PageShift))
+        {
+            ThrashRefusals++;
+            return null;
+        }
+        if (live.Count >= MaxTranslations) Evict();
         var tb = translator.Translate(block, interpreter.Cpu);
+        live.Enqueue(tb);
         block.Translation = tb.Code;
         block.TranslatorData = tb;
         BlocksCompiled++;
@@ -52,4 +77,42 @@ public sealed class JitEngine : IExecutionEngine, IBlockTranslator
         InterpretedInstructionsInTranslations += block.Insns.Length - tb.InlineInstructions;
         return tb.Code;
     }
+
+    bool Thrashing(uint page)
+    {
+        if (!pageWrites.TryGetValue(page, out var w)) return false;
+        if (interpreter.Cpu.InstructionCount - w.Since > ThrashWindow)
+        {
+            pageWrites.Remove(page);                          // quiet for a while: compile again
+            return false;
+        }
+        return w.Count >= ThrashLimit;
+    }
+
+    void Evict()
+    {
+        // Oldest first; a translation whose block was already invalidated costs nothing to drop.
+        while (live.Count >= MaxTranslations)
+        {
+            var old = live.Dequeue();
+            if (ReferenceEquals(old.Block.TranslatorData, old))
+            {
+                old.Block.Translation = null;
+                old.Block.TranslatorData = null;
+                old.Block.ExecutionCount = 0;
+                Evictions++;
+            }
+        }
+    }
+
+    /// <summary>Writes over decoded code: counted per page (the block cache drops the blocks and their translations).</summary>
+    public void InvalidateCode(uint phys, int length)
+    {
+        Invalidations++;
+        uint page = phys >> PhysicalMemory.PageShift;
+        long now = interpreter.Cpu.InstructionCount;
+        pageWrites[page] = pageWrites.TryGetValue(page, out var w) && now - w.Since <= ThrashWindow ? (w.Count + 1, w.Since) : (1, now);
+    }
+
+    public void InvalidateAllCode() => live.Clear();
 }

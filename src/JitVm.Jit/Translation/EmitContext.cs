@@ -162,6 +162,7 @@ internal sealed class EmitContext
     public void BeginInstruction(int index, bool flagsNeeded)
     {
         Index = index;
+        WroteThroughSlowPath = false;
         FlagsNeeded = flagsNeeded;
         instructionStartFlags = Flags;
     }
@@ -336,7 +337,30 @@ internal sealed class EmitContext
         IL.Emit(OpCodes.Ldloc, value);
         IL.Emit(OpCodes.Call, Members.Helper(bytes == 1 ? nameof(JitHelpers.Write8) : bytes == 2 ? nameof(JitHelpers.Write16) : nameof(JitHelpers.Write32)));
         FaultCheck();
+        // Only slow-path stores can hit decoded code (pages holding code never get a write TLB entry): note that
+        // one happened, so the end of the instruction checks whether it ended the block.
+        WroteThroughSlowPath = true;
         IL.MarkLabel(done);
+    }
+
+    /// <summary>The current instruction emitted a slow-path store (it may have overwritten this block).</summary>
+    public bool WroteThroughSlowPath { get; private set; }
+
+    /// <summary>
+    /// After an instruction that may have written over decoded code: if the write invalidated the running block
+    /// (the processor's ExitBlock), leave with EIP at the next instruction, so the change takes effect there.
+    /// </summary>
+    public void EndInstruction()
+    {
+        if (!WroteThroughSlowPath) return;
+        WroteThroughSlowPath = false;
+        var go = IL.DefineLabel();
+        Cpu();
+        IL.Emit(OpCodes.Ldfld, Members.ExitBlock);
+        IL.Emit(OpCodes.Brfalse, go);
+        LoadNextEip();
+        Exit(Index + 1, 2);
+        IL.MarkLabel(go);
     }
 
     // (long)offset > limit → slow path (which applies the full rules and raises the fault).

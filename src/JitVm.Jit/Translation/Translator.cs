@@ -57,6 +57,7 @@ public sealed class Translator
                 if (!e.Emit(cx, ref ins)) throw new InvalidOperationException($"emitter for {(Code)ins.Code} declined an instruction");
                 inline++;
                 if ((e.Flags & FlagUse.Branch) != 0) ended = true;
+                else cx.EndInstruction();
                 continue;
             }
             bool setsEip = k == n - 1 && block.EndsInBranch;
