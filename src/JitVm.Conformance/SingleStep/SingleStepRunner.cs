@@ -121,7 +121,8 @@ public sealed class SingleStepRunner
         }
     }
 
-    void LoadState(Processor cpu, PhysicalMemory memory, MooState s)
+    /// <summary>Loads a test's initial registers and RAM into a reset processor (also used by lockstep runs).</summary>
+    public void LoadState(Processor cpu, PhysicalMemory memory, MooState s)
     {
         cpu.Reset();
         cpu.A20Enabled = true;
