@@ -172,6 +172,23 @@ internal static unsafe class ShiftRotate
         c.SetArithFlags(flags);
     }
 
+    /// <summary>
+    /// The value-level shift the translator calls (so both engines share one implementation): the result, and in
+    /// <paramref name="flags"/> the six arithmetic flags afterwards (unchanged ones for a masked count of 0). The
+    /// caller commits the flags after storing the result. Flags must be current in the processor (rotates keep
+    /// four of them).
+    /// </summary>
+    public static uint Shift<Op, S>(Processor c, uint d, uint count, out uint flags) where Op : IShiftOp where S : IOperandSize
+    {
+        uint n = count & 31;
+        if (n == 0)
+        {
+            flags = c.ComputeArith();
+            return d;
+        }
+        return Op.Apply<S>(c, d, n, out flags);
+    }
+
     static void M<Op, S, N>(Processor c, ref Insn i) where Op : IShiftOp where S : IOperandSize where N : IShiftCount
     {
         uint ea = c.Ea(ref i);

@@ -25,10 +25,15 @@ internal sealed class EmitContext
     readonly Processor modelCpu;
 
     readonly LocalBuilder[] regs = new LocalBuilder[8];
-    readonly LocalBuilder eip0, icount, tlb, backing, exitEip, lin, entryRef;
+    /// <summary>Registers the body reads (loaded by the prologue) and writes (stored by the epilogues).</summary>
+    uint usedRegs, writtenRegs;
+    readonly Label loadRegisters;
+    readonly LocalBuilder eip0, icount, state, tlbRef, backingRef, backingLen, exitEip, lin, entryRef;
+    readonly Members.StateLayout L;
     readonly LocalBuilder fDst, fSrc, fRes, fCarry;
     readonly List<LocalBuilder> temps = new();
-    readonly List<(Label Label, FlagState Flags, int Retired, int Status)> exits = new();
+    readonly LocalBuilder exitRetired, exitStatus;
+    readonly Dictionary<FlagState, Label> epilogues = new();
     readonly Dictionary<int, (Label Label, FlagState Flags)> faultStubs = new();
     FlagState instructionStartFlags = FlagState.InCpu;
 
@@ -41,11 +46,19 @@ internal sealed class EmitContext
         for (int r = 0; r < 8; r++) regs[r] = il.DeclareLocal(typeof(uint));
         eip0 = il.DeclareLocal(typeof(uint));
         icount = il.DeclareLocal(typeof(long));
-        tlb = il.DeclareLocal(typeof(TlbEntry[]));
-        backing = il.DeclareLocal(typeof(byte[]));
+        // One byref to the processor's register file; every other processor field is addressed from it by a fixed
+        // offset (see Members.StateLayout), the TLB and guest RAM through byrefs to their first elements.
+        state = il.DeclareLocal(typeof(byte).MakeByRefType());
+        tlbRef = il.DeclareLocal(typeof(byte).MakeByRefType());
+        backingRef = il.DeclareLocal(typeof(byte).MakeByRefType());
+        backingLen = il.DeclareLocal(typeof(int));
+        L = Members.Layout(cpu);
         exitEip = il.DeclareLocal(typeof(uint));
+        exitRetired = il.DeclareLocal(typeof(int));
+        exitStatus = il.DeclareLocal(typeof(int));
+        loadRegisters = il.DefineLabel();
         lin = il.DeclareLocal(typeof(uint));
-        entryRef = il.DeclareLocal(typeof(TlbEntry).MakeByRefType());
+        entryRef = il.DeclareLocal(typeof(byte).MakeByRefType());
         fDst = il.DeclareLocal(typeof(uint));
         fSrc = il.DeclareLocal(typeof(uint));
         fRes = il.DeclareLocal(typeof(uint));
@@ -90,11 +103,14 @@ internal sealed class EmitContext
         IL.Emit(OpCodes.Ldc_I4_0);
         IL.Emit(OpCodes.Ret);
         IL.MarkLabel(go);
+        Cpu();
+        IL.Emit(OpCodes.Ldflda, Members.Gpr);
+        IL.Emit(OpCodes.Stloc, state);
 
         Stack32 = modelCpu.Stack32;
         var ok = IL.DefineLabel();
-        SegmentAddress(SegReg.SS);
-        IL.Emit(OpCodes.Ldfld, typeof(Segment).GetField(nameof(Segment.Attributes))!);
+        SegmentField(SegReg.SS, Members.SegAttributesOffset);
+        IL.Emit(OpCodes.Ldind_U2);
         IL.Emit(OpCodes.Ldc_I4, (int)Segment.AttrDb);
         IL.Emit(OpCodes.And);
         IL.Emit(Stack32 ? OpCodes.Brtrue : OpCodes.Brfalse, ok);
@@ -102,59 +118,76 @@ internal sealed class EmitContext
         IL.Emit(OpCodes.Ret);
         IL.MarkLabel(ok);
 
-        Cpu(); IL.Emit(OpCodes.Ldfld, Members.Eip); IL.Emit(OpCodes.Stloc, eip0);
-        Cpu(); IL.Emit(OpCodes.Ldfld, Members.InstructionCount); IL.Emit(OpCodes.Stloc, icount);
-        LoadMachineState();
+        StateAddress(L.Eip); IL.Emit(OpCodes.Ldind_U4); IL.Emit(OpCodes.Stloc, eip0);
+        StateAddress(L.InstructionCount); IL.Emit(OpCodes.Ldind_I8); IL.Emit(OpCodes.Stloc, icount);
+        LoadMemoryState();
+        // The registers the body uses are only known after it is emitted: they are loaded at the end of the
+        // method (EmitStubs), which branches to the body.
+        IL.Emit(OpCodes.Br, loadRegisters);
         IL.MarkLabel(LoopHead);
     }
 
-    /// <summary>Reloads registers, the TLB and host array (after anything outside the method may have changed them).</summary>
-    void LoadMachineState()
+    void LoadMemoryState()
     {
-        Cpu(); IL.Emit(OpCodes.Call, Members.GetTlb); IL.Emit(OpCodes.Stloc, tlb);
-        Cpu(); IL.Emit(OpCodes.Call, Members.GetBacking); IL.Emit(OpCodes.Stloc, backing);
+        Cpu(); IL.Emit(OpCodes.Call, Members.GetTlb); IL.Emit(OpCodes.Ldc_I4_0); IL.Emit(OpCodes.Ldelema, typeof(TlbEntry)); IL.Emit(OpCodes.Stloc, tlbRef);
+        Cpu(); IL.Emit(OpCodes.Call, Members.GetBacking); IL.Emit(OpCodes.Dup); IL.Emit(OpCodes.Ldlen); IL.Emit(OpCodes.Conv_I4); IL.Emit(OpCodes.Stloc, backingLen);
+        IL.Emit(OpCodes.Ldc_I4_0); IL.Emit(OpCodes.Ldelema, typeof(byte)); IL.Emit(OpCodes.Stloc, backingRef);
+    }
+
+    void LoadRegisters(uint mask)
+    {
         for (int r = 0; r < 8; r++)
         {
+            if ((mask & (1u << r)) == 0) continue;
             GprAddress(r);
             IL.Emit(OpCodes.Ldind_U4);
             IL.Emit(OpCodes.Stloc, regs[r]);
         }
     }
 
-    void StoreRegisters()
+    void StoreRegisters(uint mask)
     {
         for (int r = 0; r < 8; r++)
         {
+            if ((mask & (1u << r)) == 0) continue;
             GprAddress(r);
             IL.Emit(OpCodes.Ldloc, regs[r]);
             IL.Emit(OpCodes.Stind_I4);
         }
     }
 
+    /// <summary>The local of register <paramref name="index"/>, noting that the body reads it.</summary>
+    LocalBuilder Use(int index)
+    {
+        usedRegs |= 1u << index;
+        return regs[index];
+    }
+
+    /// <summary>The local of register <paramref name="index"/>, noting that the body writes it (it is loaded too: partial writes keep bits).</summary>
+    LocalBuilder Def(int index)
+    {
+        usedRegs |= 1u << index;
+        writtenRegs |= 1u << index;
+        return regs[index];
+    }
+
     public void Cpu() => IL.Emit(OpCodes.Ldarg_1);
 
-    void GprAddress(int r)
+    /// <summary>Pushes the address of the processor field at <paramref name="offset"/> from the register file.</summary>
+    void StateAddress(int offset)
     {
-        Cpu();
-        IL.Emit(OpCodes.Ldflda, Members.Gpr);
-        if (r != 0)
+        IL.Emit(OpCodes.Ldloc, state);
+        if (offset != 0)
         {
-            IL.Emit(OpCodes.Ldc_I4, r * 4);
+            IL.Emit(OpCodes.Ldc_I4, offset);
             IL.Emit(OpCodes.Add);
         }
     }
 
-    /// <summary>Pushes the address of segment register <paramref name="seg"/>'s cache.</summary>
-    public void SegmentAddress(int seg)
-    {
-        Cpu();
-        IL.Emit(OpCodes.Ldflda, Members.Seg);
-        if (seg != 0)
-        {
-            IL.Emit(OpCodes.Ldc_I4, seg * Members.SegmentSize);
-            IL.Emit(OpCodes.Add);
-        }
-    }
+    void GprAddress(int r) => StateAddress(r * 4);
+
+    /// <summary>Pushes the address of field <paramref name="fieldOffset"/> of segment register <paramref name="seg"/>'s cache.</summary>
+    void SegmentField(int seg, int fieldOffset) => StateAddress(L.Seg + seg * Members.SegmentSize + fieldOffset);
 
     // ------------------------------------------------------------------ instructions
 
@@ -205,7 +238,7 @@ internal sealed class EmitContext
     /// <summary>Pushes a register operand given as a byte offset into the register file (AH..BH are offsets 1, 5, 9, 13).</summary>
     public void LoadReg(int off, int bits)
     {
-        IL.Emit(OpCodes.Ldloc, regs[off >> 2]);
+        IL.Emit(OpCodes.Ldloc, Use(off >> 2));
         if (bits == 32) return;
         if (bits == 8 && (off & 1) != 0)
         {
@@ -218,7 +251,7 @@ internal sealed class EmitContext
     /// <summary>Stores the value on the stack into a register operand, keeping the bits the size does not cover.</summary>
     public void StoreReg(int off, int bits)
     {
-        var r = regs[off >> 2];
+        var r = Def(off >> 2);
         if (bits == 32)
         {
             IL.Emit(OpCodes.Stloc, r);
@@ -245,7 +278,6 @@ internal sealed class EmitContext
         IL.Emit(OpCodes.Stloc, r);
     }
 
-    public LocalBuilder RegLocal(int index) => regs[index];
 
     // ------------------------------------------------------------------ memory
 
@@ -256,12 +288,12 @@ internal sealed class EmitContext
         bool any = false;
         if (i.Base != Processor.ZeroReg)
         {
-            IL.Emit(OpCodes.Ldloc, regs[i.Base >> 2]);
+            IL.Emit(OpCodes.Ldloc, Use(i.Base >> 2));
             any = true;
         }
         if (i.Index != Processor.ZeroReg)
         {
-            IL.Emit(OpCodes.Ldloc, regs[i.Index >> 2]);
+            IL.Emit(OpCodes.Ldloc, Use(i.Index >> 2));
             if (i.Scale != 0)
             {
                 IL.Emit(OpCodes.Ldc_I4, (int)i.Scale);
@@ -293,8 +325,8 @@ internal sealed class EmitContext
         var done = IL.DefineLabel();
         var result = Temp(6);
         LimitCheck(seg, bytes, offset, write: false, slow);
-        TlbCheck(bytes, Members.TlbReadTag, slow);
-        HostAddress();
+        TlbCheck(bytes, Members.TlbReadTagOffset, slow);
+        HostAddress(bytes, slow);
         switch (bytes)
         {
             case 1: IL.Emit(OpCodes.Ldind_U1); break;
@@ -320,8 +352,8 @@ internal sealed class EmitContext
         var slow = IL.DefineLabel();
         var done = IL.DefineLabel();
         LimitCheck(seg, bytes, offset, write: true, slow);
-        TlbCheck(bytes, Members.TlbWriteTag, slow);
-        HostAddress();
+        TlbCheck(bytes, Members.TlbWriteTagOffset, slow);
+        HostAddress(bytes, slow);
         IL.Emit(OpCodes.Ldloc, value);
         switch (bytes)
         {
@@ -355,8 +387,8 @@ internal sealed class EmitContext
         if (!WroteThroughSlowPath) return;
         WroteThroughSlowPath = false;
         var go = IL.DefineLabel();
-        Cpu();
-        IL.Emit(OpCodes.Ldfld, Members.ExitBlock);
+        StateAddress(L.ExitBlock);
+        IL.Emit(OpCodes.Ldind_U1);
         IL.Emit(OpCodes.Brfalse, go);
         LoadNextEip();
         Exit(Index + 1, 2);
@@ -368,29 +400,37 @@ internal sealed class EmitContext
     {
         IL.Emit(OpCodes.Ldloc, offset);
         IL.Emit(OpCodes.Conv_U8);
-        SegmentAddress(seg);
-        IL.Emit(OpCodes.Ldfld, (write ? Members.SegWriteLimit : Members.SegReadLimit)[bytes - 1]);
+        SegmentField(seg, (write ? Members.SegWriteLimitOffset : Members.SegReadLimitOffset)[bytes - 1]);
+        IL.Emit(OpCodes.Ldind_I8);
         IL.Emit(OpCodes.Bgt, slow);
-        SegmentAddress(seg);
-        IL.Emit(OpCodes.Ldfld, Members.SegBase);
+        SegmentField(seg, Members.SegBaseOffset);
+        IL.Emit(OpCodes.Ldind_U4);
         IL.Emit(OpCodes.Ldloc, offset);
         IL.Emit(OpCodes.Add);
         IL.Emit(OpCodes.Stloc, lin);
     }
 
-    // entry = tlb[(lin >> 12) & 1023]; tag must equal the page of the last byte.
-    void TlbCheck(int bytes, System.Reflection.FieldInfo tag, Label slow)
+    // entry = tlb[(lin >> 12) & 1023] (the index is masked to the table size); its tag must equal the page of the
+    // access's last byte, which also rejects accesses crossing into the next page.
+    void TlbCheck(int bytes, int tagOffset, Label slow)
     {
-        IL.Emit(OpCodes.Ldloc, tlb);
+        IL.Emit(OpCodes.Ldloc, tlbRef);
         IL.Emit(OpCodes.Ldloc, lin);
         IL.Emit(OpCodes.Ldc_I4_S, (sbyte)12);
         IL.Emit(OpCodes.Shr_Un);
         IL.Emit(OpCodes.Ldc_I4, Processor.TlbSize - 1);
         IL.Emit(OpCodes.And);
-        IL.Emit(OpCodes.Ldelema, typeof(TlbEntry));
+        IL.Emit(OpCodes.Ldc_I4, Members.TlbEntrySize);
+        IL.Emit(OpCodes.Mul);
+        IL.Emit(OpCodes.Add);
         IL.Emit(OpCodes.Stloc, entryRef);
         IL.Emit(OpCodes.Ldloc, entryRef);
-        IL.Emit(OpCodes.Ldfld, tag);
+        if (tagOffset != 0)
+        {
+            IL.Emit(OpCodes.Ldc_I4, tagOffset);
+            IL.Emit(OpCodes.Add);
+        }
+        IL.Emit(OpCodes.Ldind_U4);
         IL.Emit(OpCodes.Ldloc, lin);
         if (bytes > 1)
         {
@@ -402,17 +442,28 @@ internal sealed class EmitContext
         IL.Emit(OpCodes.Bne_Un, slow);
     }
 
-    // &backing[entry.Host + (lin & 0xFFF)]: the index is bounds-checked; the page lies wholly inside the array.
-    void HostAddress()
+    // &backing[entry.Host + (lin & 0xFFF)], with the index checked against the array (a stale or corrupt TLB entry
+    // can never reach outside guest RAM; the check costs one compare).
+    void HostAddress(int bytes, Label slow)
     {
-        IL.Emit(OpCodes.Ldloc, backing);
+        var index = Temp(5);
         IL.Emit(OpCodes.Ldloc, entryRef);
-        IL.Emit(OpCodes.Ldfld, Members.TlbHost);
+        IL.Emit(OpCodes.Ldc_I4, Members.TlbHostOffset);
+        IL.Emit(OpCodes.Add);
+        IL.Emit(OpCodes.Ldind_I4);
         IL.Emit(OpCodes.Ldloc, lin);
         IL.Emit(OpCodes.Ldc_I4, 0xFFF);
         IL.Emit(OpCodes.And);
         IL.Emit(OpCodes.Add);
-        IL.Emit(OpCodes.Ldelema, typeof(byte));
+        IL.Emit(OpCodes.Stloc, index);
+        IL.Emit(OpCodes.Ldloc, index);
+        IL.Emit(OpCodes.Ldloc, backingLen);
+        IL.Emit(OpCodes.Ldc_I4, bytes);
+        IL.Emit(OpCodes.Sub);
+        IL.Emit(OpCodes.Bgt_Un, slow);
+        IL.Emit(OpCodes.Ldloc, backingRef);
+        IL.Emit(OpCodes.Ldloc, index);
+        IL.Emit(OpCodes.Add);
     }
 
     // ------------------------------------------------------------------ stack
@@ -420,7 +471,7 @@ internal sealed class EmitContext
     /// <summary>Pushes the stack pointer moved by <paramref name="delta"/> (SP wraps at 64 KiB on a 16-bit stack).</summary>
     public void StackOffset(int delta)
     {
-        IL.Emit(OpCodes.Ldloc, regs[4]);
+        IL.Emit(OpCodes.Ldloc, Use(4));
         if (delta != 0)
         {
             IL.Emit(OpCodes.Ldc_I4, delta);
@@ -432,18 +483,19 @@ internal sealed class EmitContext
     /// <summary>Commits a new stack pointer (only SP's low word on a 16-bit stack).</summary>
     public void SetStackPointer(LocalBuilder offset)
     {
+        var sp = Def(4);
         if (Stack32)
         {
             IL.Emit(OpCodes.Ldloc, offset);
-            IL.Emit(OpCodes.Stloc, regs[4]);
+            IL.Emit(OpCodes.Stloc, sp);
             return;
         }
-        IL.Emit(OpCodes.Ldloc, regs[4]);
+        IL.Emit(OpCodes.Ldloc, sp);
         Const(0xFFFF0000);
         IL.Emit(OpCodes.And);
         IL.Emit(OpCodes.Ldloc, offset);
         IL.Emit(OpCodes.Or);
-        IL.Emit(OpCodes.Stloc, regs[4]);
+        IL.Emit(OpCodes.Stloc, sp);
     }
 
     /// <summary>PUSH of <paramref name="value"/>: the store (which may fault) comes before the stack pointer changes.</summary>
@@ -509,8 +561,8 @@ internal sealed class EmitContext
     {
         var ok = IL.DefineLabel();
         IL.Emit(OpCodes.Ldloc, target);
-        SegmentAddress(SegReg.CS);
-        IL.Emit(OpCodes.Ldfld, Members.SegLimit);
+        SegmentField(SegReg.CS, Members.SegLimitOffset);
+        IL.Emit(OpCodes.Ldind_U4);
         IL.Emit(OpCodes.Ble_Un, ok);
         RaiseFault(CpuVectors.GP, 0, true);
         IL.MarkLabel(ok);
@@ -521,8 +573,8 @@ internal sealed class EmitContext
     /// <summary>After a helper call: leave through this instruction's fault path if it recorded a fault.</summary>
     public void FaultCheck()
     {
-        Cpu();
-        IL.Emit(OpCodes.Ldfld, Members.FaultPending);
+        StateAddress(L.FaultPending);
+        IL.Emit(OpCodes.Ldind_U1);
         IL.Emit(OpCodes.Brtrue, FaultLabel());
     }
 
@@ -549,14 +601,23 @@ internal sealed class EmitContext
 
     /// <summary>
     /// Leaves the block with the EIP on the stack, after <paramref name="retired"/> instructions of this pass
-    /// have completed, returning <paramref name="status"/> (the exit's index).
+    /// have completed, returning <paramref name="status"/> (the exit's index). Exits share one epilogue per flag
+    /// state, which commits the registers the block writes, the flags, EIP and the instruction count.
     /// </summary>
     public void Exit(int retired, int status)
     {
         IL.Emit(OpCodes.Stloc, exitEip);
-        var label = IL.DefineLabel();
-        exits.Add((label, Flags, retired, status));
-        IL.Emit(OpCodes.Br, label);
+        IL.Emit(OpCodes.Ldc_I4, retired);
+        IL.Emit(OpCodes.Stloc, exitRetired);
+        IL.Emit(OpCodes.Ldc_I4, status);
+        IL.Emit(OpCodes.Stloc, exitStatus);
+        IL.Emit(OpCodes.Br, Epilogue(Flags));
+    }
+
+    Label Epilogue(FlagState flags)
+    {
+        if (!epilogues.TryGetValue(flags, out var label)) epilogues[flags] = label = IL.DefineLabel();
+        return label;
     }
 
     /// <summary>The flags are live at the block's first instruction (a loop's back edge must store them).</summary>
@@ -578,8 +639,8 @@ internal sealed class EmitContext
         IL.Emit(OpCodes.Add);
         IL.Emit(OpCodes.Stloc, icount);
         IL.Emit(OpCodes.Ldloc, icount);
-        Cpu();
-        IL.Emit(OpCodes.Ldfld, Members.RunLimit);
+        StateAddress(L.RunLimit);
+        IL.Emit(OpCodes.Ldind_I8);
         IL.Emit(OpCodes.Blt, LoopHead);
         LoadEipPlus(0);
         Flags = exitFlags;
@@ -587,25 +648,13 @@ internal sealed class EmitContext
         Flags = saved;
     }
 
-    /// <summary>Emits the exit and fault stubs (after the body).</summary>
+    /// <summary>Emits the fault paths, the shared epilogues and the register-loading prologue tail (after the body).</summary>
     public void EmitStubs()
     {
-        foreach (var (label, flags, retired, status) in exits)
-        {
-            IL.MarkLabel(label);
-            StoreRegisters();
-            FlushFlags(flags);
-            Cpu(); IL.Emit(OpCodes.Ldloc, exitEip); IL.Emit(OpCodes.Stfld, Members.Eip);
-            StoreCount(retired);
-            IL.Emit(OpCodes.Ldc_I4, status);
-            IL.Emit(OpCodes.Ret);
-        }
+        // A fault: state as before the instruction, EIP on it, its predecessors retired.
         foreach (var (index, (label, flags)) in faultStubs)
         {
             IL.MarkLabel(label);
-            StoreRegisters();
-            FlushFlags(flags);
-            Cpu();
             IL.Emit(OpCodes.Ldloc, eip0);
             if (Insns[index].Offset != 0)
             {
@@ -613,23 +662,43 @@ internal sealed class EmitContext
                 IL.Emit(OpCodes.Add);
             }
             if (!Code32) MaskTo(16);
-            IL.Emit(OpCodes.Stfld, Members.Eip);
-            StoreCount(index);
+            IL.Emit(OpCodes.Stloc, exitEip);
+            IL.Emit(OpCodes.Ldc_I4, index);
+            IL.Emit(OpCodes.Stloc, exitRetired);
             IL.Emit(OpCodes.Ldc_I4, TranslatedExit.Fault);
+            IL.Emit(OpCodes.Stloc, exitStatus);
+            IL.Emit(OpCodes.Br, Epilogue(flags));
+        }
+        foreach (var (flags, label) in epilogues)
+        {
+            IL.MarkLabel(label);
+            StoreRegisters(writtenRegs);
+            FlushFlags(flags);
+            StateAddress(L.Eip); IL.Emit(OpCodes.Ldloc, exitEip); IL.Emit(OpCodes.Stind_I4);
+            StateAddress(L.InstructionCount);
+            IL.Emit(OpCodes.Ldloc, icount);
+            IL.Emit(OpCodes.Ldloc, exitRetired);
+            IL.Emit(OpCodes.Conv_I8);
+            IL.Emit(OpCodes.Add);
+            IL.Emit(OpCodes.Stind_I8);
+            IL.Emit(OpCodes.Ldloc, exitStatus);
             IL.Emit(OpCodes.Ret);
         }
+        IL.MarkLabel(loadRegisters);
+        LoadRegisters(usedRegs);
+        IL.Emit(OpCodes.Br, LoopHead);
     }
 
     void StoreCount(int retired)
     {
-        Cpu();
+        StateAddress(L.InstructionCount);
         IL.Emit(OpCodes.Ldloc, icount);
         if (retired != 0)
         {
             IL.Emit(OpCodes.Ldc_I8, (long)retired);
             IL.Emit(OpCodes.Add);
         }
-        IL.Emit(OpCodes.Stfld, Members.InstructionCount);
+        IL.Emit(OpCodes.Stind_I8);
     }
 
     // ------------------------------------------------------------------ interpreted instructions
@@ -641,9 +710,11 @@ internal sealed class EmitContext
     /// </summary>
     public void Interpret(bool setsEip, int retiredBefore)
     {
-        StoreRegisters();
+        // The handler may read or write any register.
+        usedRegs = writtenRegs = 0xFF;
+        StoreRegisters(0xFF);
         FlushFlags();
-        Cpu(); LoadInstructionEip(); IL.Emit(OpCodes.Stfld, Members.Eip);
+        StateAddress(L.Eip); LoadInstructionEip(); IL.Emit(OpCodes.Stind_I4);
         // Keep the instruction count exact for handlers that read it (RDTSC).
         StoreCount(retiredBefore);
         Cpu();
@@ -653,32 +724,33 @@ internal sealed class EmitContext
         IL.Emit(OpCodes.Call, Members.Helper(nameof(JitHelpers.Interpret)));
         // A fault: the handler committed nothing, and registers/flags are already in the processor.
         var noFault = IL.DefineLabel();
-        Cpu();
-        IL.Emit(OpCodes.Ldfld, Members.FaultPending);
+        StateAddress(L.FaultPending);
+        IL.Emit(OpCodes.Ldind_U1);
         IL.Emit(OpCodes.Brfalse, noFault);
         IL.Emit(OpCodes.Ldc_I4, TranslatedExit.Fault);
         IL.Emit(OpCodes.Ret);
         IL.MarkLabel(noFault);
-        LoadMachineState();
+        LoadMemoryState();
+        LoadRegisters(0xFF);
         Flags = FlagState.InCpu;
         if (setsEip)
         {
-            Cpu();
-            IL.Emit(OpCodes.Ldfld, Members.Eip);
+            StateAddress(L.Eip);
+            IL.Emit(OpCodes.Ldind_U4);
             Exit(retiredBefore + 1, 2);
             return;
         }
         var go = IL.DefineLabel();
-        Cpu();
-        IL.Emit(OpCodes.Ldfld, Members.ExitBlock);
+        StateAddress(L.ExitBlock);
+        IL.Emit(OpCodes.Ldind_U1);
         IL.Emit(OpCodes.Brfalse, go);
         // The handler ended the block (self-modification, mode change, unfinished REP): EIP per its request.
         Cpu();
         LoadInstructionEip();
         LoadNextEip();
         IL.Emit(OpCodes.Call, Members.Helper(nameof(JitHelpers.FinishExitBlock)));
-        Cpu();
-        IL.Emit(OpCodes.Ldfld, Members.Eip);
+        StateAddress(L.Eip);
+        IL.Emit(OpCodes.Ldind_U4);
         Exit(retiredBefore + 1, 2);
         IL.MarkLabel(go);
     }
@@ -708,6 +780,25 @@ internal sealed class EmitContext
         Flags = new FlagState { Known = true, Op = op, Bits = bits };
     }
 
+    /// <summary>
+    /// Commits six eagerly computed arithmetic flags (the value in <paramref name="arith"/>) to the processor, as
+    /// Processor.SetArithFlags does; the flags are then in the processor.
+    /// </summary>
+    public void CommitArithFlags(LocalBuilder arith)
+    {
+        StateAddress(L.Flags);
+        StateAddress(L.Flags); IL.Emit(OpCodes.Ldind_U4);
+        Const(~Processor.ArithFlags);
+        IL.Emit(OpCodes.And);
+        IL.Emit(OpCodes.Ldloc, arith);
+        Const(Processor.ArithFlags);
+        IL.Emit(OpCodes.And);
+        IL.Emit(OpCodes.Or);
+        IL.Emit(OpCodes.Stind_I4);
+        StateAddress(L.LazyOp); IL.Emit(OpCodes.Ldc_I4, (int)FlagOp.None); IL.Emit(OpCodes.Stind_I1);
+        Flags = FlagState.InCpu;
+    }
+
     /// <summary>Writes the known flag state into the processor's lazy fields (here, in the body).</summary>
     public void FlushFlags()
     {
@@ -720,24 +811,24 @@ internal sealed class EmitContext
         if (!s.Known || s.Flushed) return;
         if (s.Op is FlagOp.Inc or FlagOp.Dec)
         {
-            Cpu();
-            Cpu(); IL.Emit(OpCodes.Ldfld, Members.Flags);
+            StateAddress(L.Flags);
+            StateAddress(L.Flags); IL.Emit(OpCodes.Ldind_U4);
             Const(~Processor.FlagCF);
             IL.Emit(OpCodes.And);
             IL.Emit(OpCodes.Ldloc, fCarry);
             IL.Emit(OpCodes.Or);
-            IL.Emit(OpCodes.Stfld, Members.Flags);
+            IL.Emit(OpCodes.Stind_I4);
         }
-        Cpu(); IL.Emit(OpCodes.Ldc_I4, (int)s.Op); IL.Emit(OpCodes.Stfld, Members.LazyOp);
+        StateAddress(L.LazyOp); IL.Emit(OpCodes.Ldc_I4, (int)s.Op); IL.Emit(OpCodes.Stind_I1);
         if (s.Op != FlagOp.Logic)
         {
-            Cpu(); IL.Emit(OpCodes.Ldloc, fDst); IL.Emit(OpCodes.Stfld, Members.LazyDst);
-            Cpu();
+            StateAddress(L.LazyDst); IL.Emit(OpCodes.Ldloc, fDst); IL.Emit(OpCodes.Stind_I4);
+            StateAddress(L.LazySrc);
             if (s.Op is FlagOp.Inc or FlagOp.Dec) IL.Emit(OpCodes.Ldc_I4_1); else IL.Emit(OpCodes.Ldloc, fSrc);
-            IL.Emit(OpCodes.Stfld, Members.LazySrc);
+            IL.Emit(OpCodes.Stind_I4);
         }
-        Cpu(); IL.Emit(OpCodes.Ldloc, fRes); IL.Emit(OpCodes.Stfld, Members.LazyRes);
-        Cpu(); Const(s.Sign); IL.Emit(OpCodes.Stfld, Members.LazySign);
+        StateAddress(L.LazyRes); IL.Emit(OpCodes.Ldloc, fRes); IL.Emit(OpCodes.Stind_I4);
+        StateAddress(L.LazySign); Const(s.Sign); IL.Emit(OpCodes.Stind_I4);
     }
 
     /// <summary>Pushes CF (0 or 1).</summary>

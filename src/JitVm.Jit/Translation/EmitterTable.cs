@@ -39,6 +39,7 @@ internal sealed class EmitterTable
         Emitters.DataMovement.Register(t);
         Emitters.ControlFlow.Register(t);
         Emitters.Stack.Register(t);
+        Emitters.ShiftRotate.Register(t);
         return t;
     }
 

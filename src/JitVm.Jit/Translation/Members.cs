@@ -40,6 +40,71 @@ internal static class Members
 
     public static readonly FieldInfo BlockInsns = Field(typeof(TranslatedBlock), nameof(TranslatedBlock.Insns));
 
+    /// <summary>
+    /// Byte offsets of the processor's fields from its register file, so generated code can address them through
+    /// one byref (taken once per block) instead of a field token per access: RyuJIT resolves every field token of
+    /// a dynamic method separately, and that dominated translation time. Field layout is fixed per type, so the
+    /// offsets measured on any instance hold for all of them.
+    /// </summary>
+    public sealed class StateLayout
+    {
+        public int Eip, Flags, LazyOp, LazyDst, LazySrc, LazyRes, LazySign, Seg, InstructionCount, RunLimit, FaultPending, ExitBlock;
+    }
+
+    static StateLayout? layout;
+
+    static int Off<T>(ref byte from, ref T field) => (int)Unsafe.ByteOffset(ref from, ref Unsafe.As<T, byte>(ref field));
+
+    public static StateLayout Layout(Processor cpu)
+    {
+        if (layout is { } l) return l;
+        ref byte b = ref Unsafe.As<GprFile, byte>(ref cpu.Gpr);
+        layout = new StateLayout
+        {
+            Eip = Off(ref b, ref cpu.Eip),
+            Flags = Off(ref b, ref cpu.Flags),
+            LazyOp = Off(ref b, ref cpu.LazyOp),
+            LazyDst = Off(ref b, ref cpu.LazyDst),
+            LazySrc = Off(ref b, ref cpu.LazySrc),
+            LazyRes = Off(ref b, ref cpu.LazyRes),
+            LazySign = Off(ref b, ref cpu.LazySign),
+            Seg = Off(ref b, ref cpu.Seg),
+            InstructionCount = Off(ref b, ref cpu.InstructionCount),
+            RunLimit = Off(ref b, ref cpu.RunLimit),
+            FaultPending = Off(ref b, ref cpu.FaultPending),
+            ExitBlock = Off(ref b, ref cpu.ExitBlock),
+        };
+        return layout;
+    }
+
+    /// <summary>Offsets of segment-cache fields: Base, Limit, Attributes, ReadLimit1/2/-/4, WriteLimit1/2/-/4.</summary>
+    public static readonly int SegBaseOffset, SegLimitOffset, SegAttributesOffset;
+    public static readonly int[] SegReadLimitOffset = new int[4], SegWriteLimitOffset = new int[4];
+
+    /// <summary>Offsets of TLB-entry fields.</summary>
+    public static readonly int TlbReadTagOffset, TlbWriteTagOffset, TlbHostOffset;
+    public static readonly int TlbEntrySize = Unsafe.SizeOf<TlbEntry>();
+
+    static Members()
+    {
+        var seg = new Segment();
+        ref byte sb = ref Unsafe.As<Segment, byte>(ref seg);
+        SegBaseOffset = Off(ref sb, ref seg.Base);
+        SegLimitOffset = Off(ref sb, ref seg.Limit);
+        SegAttributesOffset = Off(ref sb, ref seg.Attributes);
+        SegReadLimitOffset[0] = Off(ref sb, ref seg.ReadLimit1);
+        SegReadLimitOffset[1] = Off(ref sb, ref seg.ReadLimit2);
+        SegReadLimitOffset[3] = Off(ref sb, ref seg.ReadLimit4);
+        SegWriteLimitOffset[0] = Off(ref sb, ref seg.WriteLimit1);
+        SegWriteLimitOffset[1] = Off(ref sb, ref seg.WriteLimit2);
+        SegWriteLimitOffset[3] = Off(ref sb, ref seg.WriteLimit4);
+        var e = new TlbEntry();
+        ref byte eb = ref Unsafe.As<TlbEntry, byte>(ref e);
+        TlbReadTagOffset = Off(ref eb, ref e.ReadTag);
+        TlbWriteTagOffset = Off(ref eb, ref e.WriteTag);
+        TlbHostOffset = Off(ref eb, ref e.Host);
+    }
+
     public static MethodInfo Helper(string name) =>
         typeof(JitHelpers).GetMethod(name, BindingFlags.Public | BindingFlags.Static) ?? throw new MissingMethodException(nameof(JitHelpers), name);
 

@@ -28,6 +28,9 @@ public sealed class TranslatedBlock
     /// <summary>IL bytes generated.</summary>
     public int IlBytes { get; internal set; }
 
+    /// <summary>Time to generate the IL (the rest of <see cref="CompileTime"/> is RyuJIT).</summary>
+    public TimeSpan EmitTime { get; internal set; }
+
     /// <summary>Time to generate the IL and let RyuJIT compile it.</summary>
     public TimeSpan CompileTime { get; internal set; }
 

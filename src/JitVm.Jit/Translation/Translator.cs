@@ -77,8 +77,10 @@ public sealed class Translator
         }
         cx.EmitStubs();
 
+        long emitted = Stopwatch.GetTimestamp();
         tb.Code = (TranslatedCode)dm.CreateDelegate(typeof(TranslatedCode), tb);
         tb.Code(null);                                        // compile now, not on the first real call
+        tb.EmitTime = Stopwatch.GetElapsedTime(start, emitted);
         tb.InlineInstructions = inline;
         tb.IlBytes = il.ILOffset;
         tb.HasLoop = cx.LoopEmitted;
