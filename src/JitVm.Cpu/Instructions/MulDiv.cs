@@ -33,7 +33,7 @@ internal static unsafe class MulDiv
     // ---- MUL / IMUL r/m (accumulator forms) ----
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    static void Mul<S>(Processor c, uint src) where S : IOperandSize
+    internal static void Mul<S>(Processor c, uint src) where S : IOperandSize
     {
         ulong p = (ulong)S.GetReg(c, Processor.EAX) * src;
         uint lo = (uint)p & S.Mask, hi = (uint)(p >> (S.Bytes * 8)) & S.Mask;
@@ -43,7 +43,7 @@ internal static unsafe class MulDiv
     }
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    static void Imul1<S>(Processor c, uint src) where S : IOperandSize
+    internal static void Imul1<S>(Processor c, uint src) where S : IOperandSize
     {
         long p = (long)S.SignExtend(S.GetReg(c, Processor.EAX)) * S.SignExtend(src);
         uint lo = (uint)p & S.Mask, hi = (uint)(p >> (S.Bytes * 8)) & S.Mask;
@@ -68,6 +68,15 @@ internal static unsafe class MulDiv
         MulFlags<S>(c, lo, hi, p != S.SignExtend(lo));            // CF = OF = the product was truncated
     }
 
+    /// <summary>The two/three-operand IMUL on values, for the translator: sets the flags, returns the low half.</summary>
+    internal static uint Imul2Value<S>(Processor c, uint a, uint b) where S : IOperandSize
+    {
+        long p = (long)S.SignExtend(a) * S.SignExtend(b);
+        uint lo = (uint)p & S.Mask, hi = (uint)(p >> (S.Bytes * 8)) & S.Mask;
+        MulFlags<S>(c, lo, hi, p != S.SignExtend(lo));
+        return lo;
+    }
+
     static void ImulRR<S>(Processor c, ref Insn i) where S : IOperandSize => Imul2<S>(c, i.R0, S.GetReg(c, i.R0), S.GetReg(c, i.R1));
     static void ImulRM<S>(Processor c, ref Insn i) where S : IOperandSize => Imul2<S>(c, i.R0, S.GetReg(c, i.R0), S.Read(c, i.Seg, c.Ea(ref i)));
     // The imm8 of 6B arrives sign-extended; masking then sign-extending at the operand size covers both forms.
@@ -78,7 +87,7 @@ internal static unsafe class MulDiv
     // Flags are undefined after a divide; they are left unchanged.
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    static void Div<S>(Processor c, uint src) where S : IOperandSize
+    internal static void Div<S>(Processor c, uint src) where S : IOperandSize
     {
         if (src == 0) c.Fault(CpuVectors.DE);
         uint q, r;
@@ -105,7 +114,7 @@ internal static unsafe class MulDiv
     // negative value (-128, -32768, -2^31) is delivered, not faulted: true of the 286 (Intel lists it among the
     // differences from the 8086, which raised #DE there) and of the 386+.
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    static void Idiv<S>(Processor c, uint src) where S : IOperandSize
+    internal static void Idiv<S>(Processor c, uint src) where S : IOperandSize
     {
         int d = S.SignExtend(src);
         if (d == 0) c.Fault(CpuVectors.DE);

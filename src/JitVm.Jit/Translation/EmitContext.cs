@@ -156,6 +156,22 @@ internal sealed class EmitContext
         }
     }
 
+    /// <summary>Writes the given registers' locals to the processor (before a helper that works on the processor's registers).</summary>
+    public void SyncOut(params int[] indices)
+    {
+        uint m = 0;
+        foreach (int r in indices) { Use(r); m |= 1u << r; }
+        StoreRegisters(m);
+    }
+
+    /// <summary>Reloads the given registers' locals from the processor (after such a helper changed them).</summary>
+    public void SyncIn(params int[] indices)
+    {
+        uint m = 0;
+        foreach (int r in indices) { Def(r); m |= 1u << r; }
+        LoadRegisters(m);
+    }
+
     /// <summary>The local of register <paramref name="index"/>, noting that the body reads it.</summary>
     LocalBuilder Use(int index)
     {

@@ -40,6 +40,7 @@ internal sealed class EmitterTable
         Emitters.ControlFlow.Register(t);
         Emitters.Stack.Register(t);
         Emitters.ShiftRotate.Register(t);
+        Emitters.MulDiv.Register(t);
         return t;
     }
 

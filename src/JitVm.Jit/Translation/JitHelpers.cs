@@ -94,6 +94,20 @@ public static unsafe class JitHelpers
         else cpu.Eip = nextEip;
     }
 
+    /// <summary>DIV on the processor's accumulator registers (the translator stores and reloads them around the call).</summary>
+    internal static void Div<S>(Processor cpu, uint src) where S : Cpu.Instructions.IOperandSize
+    {
+        try { Cpu.Instructions.MulDiv.Div<S>(cpu, src); }
+        catch (CpuFault f) { cpu.SetPendingFault(f); }
+    }
+
+    /// <summary>IDIV on the processor's accumulator registers.</summary>
+    internal static void Idiv<S>(Processor cpu, uint src) where S : Cpu.Instructions.IOperandSize
+    {
+        try { Cpu.Instructions.MulDiv.Idiv<S>(cpu, src); }
+        catch (CpuFault f) { cpu.SetPendingFault(f); }
+    }
+
     public static int Condition(Processor cpu, int cc) => cpu.Condition(cc) ? 1 : 0;
 
     public static uint CarryFlag(Processor cpu) => cpu.CarryFlag();

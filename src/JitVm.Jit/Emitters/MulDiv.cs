@@ -1,0 +1,125 @@
+using System.Reflection;
+using System.Reflection.Emit;
+using Iced.Intel;
+using JitVm.Cpu.Decoding;
+using JitVm.Cpu.Instructions;
+using JitVm.Jit.Translation;
+
+namespace JitVm.Jit.Emitters;
+
+/// <summary>
+/// MUL, IMUL (all forms), DIV, IDIV — mirror of JitVm.Cpu/Instructions/MulDiv.cs, sharing its arithmetic: the
+/// one-operand forms write the accumulator pair back to the processor, call the interpreter's implementation and
+/// reload it; the two/three-operand IMUL calls its value-level form.
+/// </summary>
+internal static class MulDiv
+{
+    const BindingFlags Any = BindingFlags.Static | BindingFlags.NonPublic | BindingFlags.Public;
+
+    static MethodInfo Generic(Type owner, string name, Type size) => owner.GetMethod(name, Any)!.MakeGenericMethod(size);
+
+    static void Source(EmitContext cx, ref Insn i, int bits)
+    {
+        if (i.HasMemory)
+        {
+            var off = cx.Temp(3);
+            cx.Ea();
+            cx.IL.Emit(OpCodes.Stloc, off);
+            cx.Read(i.Seg, bits / 8, off);
+        }
+        else cx.LoadReg(i.R0, bits);
+    }
+
+    // MUL/IMUL r/m: AX/DX:AX/EDX:EAX = accumulator * src; CF/OF (and the model's undefined flags) set eagerly.
+    static bool Multiply(EmitContext cx, ref Insn i, MethodInfo impl, int bits)
+    {
+        var src = cx.Temp(0);
+        Source(cx, ref i, bits);
+        cx.IL.Emit(OpCodes.Stloc, src);
+        cx.SyncOut(0, 2);
+        cx.Cpu();
+        cx.IL.Emit(OpCodes.Ldloc, src);
+        cx.IL.Emit(OpCodes.Call, impl);
+        cx.SyncIn(0, 2);
+        cx.Flags = FlagState.InCpu;
+        return true;
+    }
+
+    // DIV/IDIV r/m: #DE leaves everything as it was; the flags are not changed.
+    static bool Divide(EmitContext cx, ref Insn i, MethodInfo impl, int bits)
+    {
+        var src = cx.Temp(0);
+        Source(cx, ref i, bits);
+        cx.IL.Emit(OpCodes.Stloc, src);
+        cx.SyncOut(0, 2);
+        cx.Cpu();
+        cx.IL.Emit(OpCodes.Ldloc, src);
+        cx.IL.Emit(OpCodes.Call, impl);
+        cx.FaultCheck();
+        cx.SyncIn(0, 2);
+        return true;
+    }
+
+    // IMUL r, r/m [, imm]: only the low half is kept.
+    static bool Imul2(EmitContext cx, ref Insn i, MethodInfo impl, int bits, bool imm)
+    {
+        var a = cx.Temp(0);
+        if (imm)
+        {
+            // IMUL r, r/m, imm: operand 1 is the r/m source.
+            if (i.HasMemory)
+            {
+                var off = cx.Temp(3);
+                cx.Ea();
+                cx.IL.Emit(OpCodes.Stloc, off);
+                cx.Read(i.Seg, bits / 8, off);
+            }
+            else cx.LoadReg(i.R1, bits);
+            cx.IL.Emit(OpCodes.Stloc, a);
+            cx.Cpu();
+            cx.IL.Emit(OpCodes.Ldloc, a);
+            cx.Const(bits == 32 ? i.Imm : i.Imm & 0xFFFF);
+        }
+        else
+        {
+            if (i.HasMemory)
+            {
+                var off = cx.Temp(3);
+                cx.Ea();
+                cx.IL.Emit(OpCodes.Stloc, off);
+                cx.Read(i.Seg, bits / 8, off);
+            }
+            else cx.LoadReg(i.R1, bits);
+            cx.IL.Emit(OpCodes.Stloc, a);
+            cx.Cpu();
+            cx.LoadReg(i.R0, bits);
+            cx.IL.Emit(OpCodes.Ldloc, a);
+        }
+        cx.IL.Emit(OpCodes.Call, impl);
+        cx.StoreReg(i.R0, bits);
+        cx.Flags = FlagState.InCpu;
+        return true;
+    }
+
+    internal static void Register(EmitterTable t)
+    {
+        var owner = typeof(Cpu.Instructions.MulDiv);
+        foreach (var (bits, size) in new[] { (8, typeof(Size8)), (16, typeof(Size16)), (32, typeof(Size32)) })
+        {
+            int b = bits;
+            var mul = Generic(owner, "Mul", size);
+            var imul = Generic(owner, "Imul1", size);
+            var div = Generic(typeof(JitHelpers), nameof(JitHelpers.Div), size);
+            var idiv = Generic(typeof(JitHelpers), nameof(JitHelpers.Idiv), size);
+            t.Add(EmitterTable.C($"Mul_rm{bits}"), (EmitContext cx, ref Insn i) => Multiply(cx, ref i, mul, b), FlagUse.WritesAll | FlagUse.CanFault);
+            t.Add(EmitterTable.C($"Imul_rm{bits}"), (EmitContext cx, ref Insn i) => Multiply(cx, ref i, imul, b), FlagUse.WritesAll | FlagUse.CanFault);
+            t.Add(EmitterTable.C($"Div_rm{bits}"), (EmitContext cx, ref Insn i) => Divide(cx, ref i, div, b), FlagUse.Faults);
+            t.Add(EmitterTable.C($"Idiv_rm{bits}"), (EmitContext cx, ref Insn i) => Divide(cx, ref i, idiv, b), FlagUse.Faults);
+            if (bits == 8) continue;
+            var imul2 = Generic(owner, "Imul2Value", size);
+            t.Add(EmitterTable.C($"Imul_r{bits}_rm{bits}"), (EmitContext cx, ref Insn i) => Imul2(cx, ref i, imul2, b, false), FlagUse.WritesAll | FlagUse.CanFault);
+            t.Add(EmitterTable.C($"Imul_r{bits}_rm{bits}_imm{bits}"), (EmitContext cx, ref Insn i) => Imul2(cx, ref i, imul2, b, true), FlagUse.WritesAll | FlagUse.CanFault);
+            t.Add(EmitterTable.C($"Imul_r{bits}_rm{bits}_imm8"), (EmitContext cx, ref Insn i) => Imul2(cx, ref i, imul2, b, true), FlagUse.WritesAll | FlagUse.CanFault);
+        }
+    }
+}
