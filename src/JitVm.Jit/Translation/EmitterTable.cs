@@ -41,6 +41,7 @@ internal sealed class EmitterTable
         Emitters.Stack.Register(t);
         Emitters.ShiftRotate.Register(t);
         Emitters.MulDiv.Register(t);
+        Emitters.Conditional.Register(t);
         return t;
     }
 
