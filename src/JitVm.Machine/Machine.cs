@@ -67,7 +67,8 @@ public sealed class Machine
         if (config.Cpu.AddressBusMask == 0xFFFFFFFF) Memory.MapRom((uint)(0x1_0000_0000 - rom.Length), rom);
         else Memory.MapRom((uint)(config.Cpu.AddressBusMask + 1 - rom.Length), rom);
         Cpu = new Processor(config.Cpu, Memory, Io);
-        Engine = new Interpreter(Cpu);
+        Engine = config.EngineFactory?.Invoke(Cpu) ?? new Interpreter(Cpu);
+        if (!ReferenceEquals(Engine.Cpu, Cpu)) throw new ArgumentException("the engine factory must build an engine for the CPU it is given");
         Io.Register(DebugConsole.Port, 1, new DebugConsole(config.DebugConsole ?? (_ => { })));
         Io.Register(DebugExit.Port, 1, Exit);
         Io.Register(PostCodePort.Port, 1, Post);
@@ -152,6 +153,6 @@ public sealed class Machine
             if (config.MaxSeconds is { } secs && sw.Elapsed.TotalSeconds >= secs) { reason = ExitReason.Timeout; break; }
         }
         int? exitCode = Exit.Value is { } v ? (int)((v << 1) | 1) : null;
-        return new RunResult(reason, exitCode, Post.LastCode, Cpu.InstructionCount - start, sw.Elapsed.TotalSeconds, "interp", message);
+        return new RunResult(reason, exitCode, Post.LastCode, Cpu.InstructionCount - start, sw.Elapsed.TotalSeconds, config.EngineName, message);
     }
 }

@@ -21,4 +21,8 @@ public sealed record MachineConfig
     public double? MaxSeconds { get; init; }
     /// <summary>Guest-instruction limit (null: none).</summary>
     public long? MaxInstructions { get; init; }
+    /// <summary>Builds the execution engine for the machine's CPU (null: the interpreter).</summary>
+    public Func<Processor, IExecutionEngine>? EngineFactory { get; init; }
+    /// <summary>The engine's name in the exit summary line (<c>engine=</c>).</summary>
+    public string EngineName { get; init; } = "interp";
 }

@@ -35,9 +35,9 @@ internal static class ConformanceCommand
 
     static int RunSingleStep(string[] paths, string engine, CpuModel model, string? allowPath, bool allFailures)
     {
-        if (engine != "interp")
+        if (Engines.Resolve(engine, out string? engineError) is not { } choice)
         {
-            Console.Error.WriteLine($"error: engine '{engine}' is not available yet (the translator has not landed); use --engine interp");
+            Console.Error.WriteLine($"error: {engineError}");
             return 2;
         }
         List<string> files;
@@ -53,7 +53,7 @@ internal static class ConformanceCommand
             Console.Error.WriteLine($"error: {e.Message}");
             return 2;
         }
-        var runner = new SingleStepRunner(model, c => new Interpreter(c), allow);
+        var runner = new SingleStepRunner(model, choice.Factory, allow);
         var metadataByDir = new Dictionary<string, VectorSetMetadata>();
         long passed = 0, failed = 0, allowed = 0, revoked = 0, broken = 0;
         Console.WriteLine($"{"opcode",-8} {"passed",7} {"failed",7}  first failure");

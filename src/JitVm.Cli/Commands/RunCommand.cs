@@ -13,7 +13,7 @@ internal static class RunCommand
     {
         var cmd = new Command("run", "Run a guest (default: the built-in demo ROM)");
         var engine = new Option<string>("--engine") { Description = "Execution engine: interp, jit or auto", DefaultValueFactory = _ => "auto" };
-        engine.AcceptOnlyFromAmong("interp", "jit", "auto");
+        engine.AcceptOnlyFromAmong(Engines.Names);
         var cpu = GlobalOptions.CpuOption("pentium", "CPU model");
         var memory = new Option<string>("--memory") { Description = "Guest RAM, e.g. 16M, 64M, 1G", DefaultValueFactory = _ => "16M" };
         var rom = new Option<FileInfo?>("--bios") { Description = "Firmware image of 64, 128 or 256 KiB, mapped to end at 1 MiB and at 4 GiB (default: the built-in demo ROM)" };
@@ -29,10 +29,9 @@ internal static class RunCommand
         cmd.SetAction(r =>
         {
             GlobalOptions.ConfigureLogging(r);
-            string eng = r.GetValue(engine)!;
-            if (eng == "jit")
+            if (Engines.Resolve(r.GetValue(engine)!, out string? engineError) is not { } eng)
             {
-                Console.Error.WriteLine("error: engine 'jit' is not available yet (the translator has not landed); use --engine interp or auto");
+                Console.Error.WriteLine($"error: {engineError}");
                 return 2;
             }
             if (!TryParseSize(r.GetValue(memory)!, out uint ramBytes))
@@ -78,6 +77,8 @@ internal static class RunCommand
                     NoReboot = r.GetValue(noReboot),
                     MaxSeconds = r.GetValue(maxSeconds),
                     MaxInstructions = r.GetValue(maxInstructions),
+                    EngineFactory = eng.Factory,
+                    EngineName = eng.Name,
                 });
             }
             catch (ArgumentException e)
@@ -86,7 +87,7 @@ internal static class RunCommand
                 foreach (var f in files) f.Dispose();
                 return 2;
             }
-            Log.Information("starting guest: cpu={Cpu} memory={Memory} engine={Engine}", r.GetValue(cpu)!.Name, ramBytes, eng);
+            Log.Information("starting guest: cpu={Cpu} memory={Memory} engine={Engine}", r.GetValue(cpu)!.Name, ramBytes, eng.Name);
             var result = machine.Run();
             stdout.Flush();
             foreach (var f in files) f.Dispose();
@@ -133,12 +134,28 @@ internal static class RunCommand
 
     static void PrintStats(Machine.Machine m, RunResult r)
     {
+        Console.Error.Write(FormatStats(m.Engine as IEngineStatistics, r));
+    }
+
+    /// <summary>The <c>--stats</c> report: what the engine's statistics interface offers ("-" where it has no such counter).</summary>
+    internal static string FormatStats(IEngineStatistics? engine, RunResult r)
+    {
         var sb = new StringBuilder();
-        var blocks = ((Interpreter)m.Engine).Blocks;
-        sb.AppendLine($"instructions: interp={r.Instructions} jit=0");
-        sb.AppendLine($"blocks: decoded={blocks.Decoded} live={blocks.Count} lookups={blocks.Lookups} front-misses={blocks.Misses} invalidated={blocks.InvalidatedBlocks} flushes={blocks.Flushes}");
+        if (engine is null)
+        {
+            sb.AppendLine($"instructions: total={r.Instructions} (engine {r.Engine} reports no statistics)");
+        }
+        else
+        {
+            var s = engine.GetStatistics();
+            static string Opt(long? v) => v is { } x ? x.ToString() : "-";
+            static string Ms(TimeSpan? t) => t is { } x ? $"{x.TotalMilliseconds:F1}ms" : "-";
+            sb.AppendLine($"instructions: interpreted={s.InterpretedInstructions} translated={Opt(s.TranslatedInstructions)} total={s.Instructions}");
+            sb.AppendLine($"blocks: decoded={s.BlocksDecoded} live={s.LiveBlocks} compiled={Opt(s.BlocksCompiled)} compile-time={Ms(s.CompileTime)} median={Ms(s.MedianCompileTime)}");
+            sb.AppendLine($"cache: lookups={s.CacheLookups} hits={s.CacheHits} misses={s.CacheMisses} invalidated={s.Invalidations} evicted={Opt(s.Evictions)} flushes={s.CacheFlushes}");
+        }
         sb.AppendLine($"speed: {r.Mips:F1} MIPS over {r.Seconds:F3} s");
-        Console.Error.Write(sb.ToString());
+        return sb.ToString();
     }
 
     /// <summary>Parses sizes like 16M, 512K, 1G, or plain bytes.</summary>
