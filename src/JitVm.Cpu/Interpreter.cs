@@ -33,7 +33,7 @@ public interface IExecutionEngine
 /// lookup per instruction: handlers are function pointers in the decoded records, and the block lookup hits a
 /// direct-mapped table.
 /// </summary>
-public sealed unsafe class Interpreter : IExecutionEngine
+public sealed unsafe partial class Interpreter : IExecutionEngine
 {
     readonly Processor cpu;
 

@@ -11,7 +11,7 @@ namespace JitVm.Jit;
 /// <see cref="Threshold"/> times, then compiles it. Whatever the translator leaves out (cold code, the careful
 /// debug path, instructions without an emitter) runs in the interpreter on the same state.
 /// </summary>
-public sealed class JitEngine : IExecutionEngine, IBlockTranslator, ICodeInvalidationSink
+public sealed class JitEngine : IExecutionEngine, IBlockTranslator, ICodeInvalidationSink, IEngineStatistics
 {
     /// <summary>Default hotness threshold of the <c>auto</c> engine.</summary>
     public const int DefaultThreshold = 32;
@@ -56,6 +56,40 @@ public sealed class JitEngine : IExecutionEngine, IBlockTranslator, ICodeInvalid
     public IReadOnlyList<TimeSpan> CompileTimes => compileTimes;
 
     public StopReason Run(long budget) => interpreter.Run(budget);
+
+    public EngineStatistics GetStatistics()
+    {
+        var blocks = interpreter.Blocks;
+        long translated = interpreter.TranslatedInstructions;
+        return new EngineStatistics
+        {
+            InterpretedInstructions = Cpu.InstructionCount - translated,
+            TranslatedInstructions = translated,
+            BlocksDecoded = blocks.Decoded,
+            LiveBlocks = blocks.Count,
+            BlocksCompiled = BlocksCompiled,
+            CompileTime = TotalCompileTime,
+            MedianCompileTime = MedianCompileTime,
+            CacheLookups = blocks.Lookups,
+            CacheHits = blocks.Lookups - blocks.Misses,
+            CacheMisses = blocks.Misses,
+            Invalidations = blocks.InvalidatedBlocks,
+            Evictions = Evictions,
+            CacheFlushes = blocks.Flushes,
+        };
+    }
+
+    /// <summary>The median time to translate one block (IL generation plus RyuJIT).</summary>
+    public TimeSpan MedianCompileTime
+    {
+        get
+        {
+            if (compileTimes.Count == 0) return TimeSpan.Zero;
+            var sorted = compileTimes.ToArray();
+            Array.Sort(sorted);
+            return sorted[sorted.Length / 2];
+        }
+    }
 
     public TranslatedCode? Translate(DecodedBlock block)
     {

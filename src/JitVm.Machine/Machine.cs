@@ -1,6 +1,7 @@
 using System.Diagnostics;
 using JitVm.Core;
 using JitVm.Cpu;
+using JitVm.Machine.Boot;
 using JitVm.Machine.Devices;
 using JitVm.Machine.Firmware;
 using Serilog;
@@ -63,25 +64,46 @@ public sealed class Machine
         if (rom.Length == 0 || rom.Length > 256 * 1024 || rom.Length % 4096 != 0)
             throw new ArgumentException($"ROM image must be a non-empty multiple of 4 KiB up to 256 KiB (got {rom.Length} bytes)");
         // The ROM ends at 1 MiB (the reset vector F000:FFF0 is its last 16 bytes) and is aliased below 4 GiB.
-        Memory.MapRom((uint)(0x100000 - rom.Length), rom);
-        if (config.Cpu.AddressBusMask == 0xFFFFFFFF) Memory.MapRom((uint)(0x1_0000_0000 - rom.Length), rom);
-        else Memory.MapRom((uint)(config.Cpu.AddressBusMask + 1 - rom.Length), rom);
+        uint lowRom = (uint)(0x100000 - rom.Length);
+        uint highRom = config.Cpu.AddressBusMask == 0xFFFFFFFF ? (uint)(0x1_0000_0000 - rom.Length) : (uint)(config.Cpu.AddressBusMask + 1 - rom.Length);
+        Memory.MapRom(lowRom, rom);
+        Memory.MapRom(highRom, rom);
+        romRanges = [(lowRom, (uint)rom.Length), (highRom, (uint)rom.Length)];
         Cpu = new Processor(config.Cpu, Memory, Io);
-        Engine = new Interpreter(Cpu);
+        Engine = config.EngineFactory?.Invoke(Cpu) ?? new Interpreter(Cpu);
+        if (!ReferenceEquals(Engine.Cpu, Cpu)) throw new ArgumentException("the engine factory must build an engine for the CPU it is given");
         Io.Register(DebugConsole.Port, 1, new DebugConsole(config.DebugConsole ?? (_ => { })));
+        Exit = new DebugExit(Cpu);
         Io.Register(DebugExit.Port, 1, Exit);
         Io.Register(PostCodePort.Port, 1, Post);
         ControlPortA = new SystemControlPortA(Cpu);
         Io.Register(SystemControlPortA.Port, 1, ControlPortA);
         Serial = new Uart16550(config.Serial);
         Io.Register(Uart16550.Com1, 8, Serial);
+        if (config.Kernel is { } kernel)
+        {
+            KernelImage = MultibootImage.Parse(kernel.Image);
+            BootKernel();
+        }
+    }
+
+    readonly (uint Base, uint Length)[] romRanges;
+
+    /// <summary>The Multiboot kernel this machine boots (null: it starts the firmware).</summary>
+    public MultibootImage? KernelImage { get; }
+
+    /// <summary>Loads the kernel and enters it, as a boot loader would after the firmware (at power-on and after each reset).</summary>
+    void BootKernel()
+    {
+        var k = config.Kernel!;
+        MultibootLoader.Boot(KernelImage!, k.Image, k.CommandLine, k.Modules ?? [], Memory, Cpu, romRanges);
     }
 
     public PhysicalMemory Memory { get; }
     public IoBus Io { get; }
     public Processor Cpu { get; }
     public IExecutionEngine Engine { get; }
-    public DebugExit Exit { get; } = new();
+    public DebugExit Exit { get; }
     public PostCodePort Post { get; } = new();
     public SystemControlPortA ControlPortA { get; }
     public Uart16550 Serial { get; }
@@ -93,6 +115,7 @@ public sealed class Machine
     {
         Resets++;
         Cpu.Reset();
+        if (KernelImage is not null) BootKernel();
     }
 
     /// <summary>Runs the guest until it halts for good, exits, shuts down or hits a configured limit.</summary>
@@ -152,6 +175,6 @@ public sealed class Machine
             if (config.MaxSeconds is { } secs && sw.Elapsed.TotalSeconds >= secs) { reason = ExitReason.Timeout; break; }
         }
         int? exitCode = Exit.Value is { } v ? (int)((v << 1) | 1) : null;
-        return new RunResult(reason, exitCode, Post.LastCode, Cpu.InstructionCount - start, sw.Elapsed.TotalSeconds, "interp", message);
+        return new RunResult(reason, exitCode, Post.LastCode, Cpu.InstructionCount - start, sw.Elapsed.TotalSeconds, config.EngineName, message);
     }
 }

@@ -1,4 +1,5 @@
 using JitVm.Cpu;
+using JitVm.Machine.Boot;
 
 namespace JitVm.Machine;
 
@@ -9,6 +10,11 @@ public sealed record MachineConfig
     public uint MemoryBytes { get; init; } = 16 << 20;
     /// <summary>Raw firmware image (mapped to end at 1 MiB and at 4 GiB); null selects the built-in demo ROM.</summary>
     public byte[]? Rom { get; init; }
+    /// <summary>
+    /// A Multiboot v1 kernel to boot directly (QEMU's <c>-kernel</c>): loaded into RAM with the CPU entering it in
+    /// protected mode; the firmware ROM stays mapped but does not run. Null: start the firmware at the reset vector.
+    /// </summary>
+    public KernelImage? Kernel { get; init; }
     /// <summary>Where port 0xE9 output goes (null: discarded).</summary>
     public Action<byte>? DebugConsole { get; init; }
     /// <summary>Where COM1 output goes (null: discarded).</summary>
@@ -21,4 +27,8 @@ public sealed record MachineConfig
     public double? MaxSeconds { get; init; }
     /// <summary>Guest-instruction limit (null: none).</summary>
     public long? MaxInstructions { get; init; }
+    /// <summary>Builds the execution engine for the machine's CPU (null: the interpreter).</summary>
+    public Func<Processor, IExecutionEngine>? EngineFactory { get; init; }
+    /// <summary>The engine's name in the exit summary line (<c>engine=</c>).</summary>
+    public string EngineName { get; init; } = "interp";
 }

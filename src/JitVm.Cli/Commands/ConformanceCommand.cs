@@ -35,6 +35,11 @@ internal static class ConformanceCommand
 
     static int RunSingleStep(string[] paths, string engine, CpuModel model, string? allowPath, bool allFailures)
     {
+        if (Engines.Resolve(engine, out string? engineError) is not { } choice)
+        {
+            Console.Error.WriteLine($"error: {engineError}");
+            return 2;
+        }
         List<string> files;
         AllowList allow;
         try
@@ -48,9 +53,7 @@ internal static class ConformanceCommand
             Console.Error.WriteLine($"error: {e.Message}");
             return 2;
         }
-        // jit: every block is translated before its first execution, so each vector runs translated code.
-        Func<Processor, IExecutionEngine> factory = engine == "jit" ? c => new JitVm.Jit.JitEngine(c, threshold: 0) : c => new Interpreter(c);
-        var runner = new SingleStepRunner(model, factory, allow);
+        var runner = new SingleStepRunner(model, choice.Factory, allow);
         var metadataByDir = new Dictionary<string, VectorSetMetadata>();
         long passed = 0, failed = 0, allowed = 0, revoked = 0, broken = 0;
         Console.WriteLine($"{"opcode",-8} {"passed",7} {"failed",7}  first failure");

@@ -2,6 +2,7 @@ using System.CommandLine;
 using System.Text;
 using JitVm.Cpu;
 using JitVm.Machine;
+using JitVm.Machine.Boot;
 using Serilog;
 
 namespace JitVm.Cli.Commands;
@@ -11,12 +12,15 @@ internal static class RunCommand
 {
     public static Command Build()
     {
-        var cmd = new Command("run", "Run a guest (default: the built-in demo ROM)");
+        var cmd = new Command("run", "Run a guest (default: the built-in demo ROM; --bios firmware; --kernel a Multiboot kernel)");
         var engine = new Option<string>("--engine") { Description = "Execution engine: interp, jit or auto", DefaultValueFactory = _ => "auto" };
-        engine.AcceptOnlyFromAmong("interp", "jit", "auto");
+        engine.AcceptOnlyFromAmong(Engines.Names);
         var cpu = GlobalOptions.CpuOption("pentium", "CPU model");
         var memory = new Option<string>("--memory") { Description = "Guest RAM, e.g. 16M, 64M, 1G", DefaultValueFactory = _ => "16M" };
         var rom = new Option<FileInfo?>("--bios") { Description = "Firmware image of 64, 128 or 256 KiB, mapped to end at 1 MiB and at 4 GiB (default: the built-in demo ROM)" };
+        var kernel = new Option<FileInfo?>("--kernel") { Description = "Boot a Multiboot v1 kernel (ELF32, or with the header's address fields) directly, as QEMU's -kernel does" };
+        var append = new Option<string>("--append") { Description = "Kernel command line (with --kernel)", DefaultValueFactory = _ => "" };
+        var initrd = new Option<string?>("--initrd") { Description = "Multiboot modules (with --kernel): \"FILE [ARGS][,FILE [ARGS]...]\" as QEMU's -initrd (,, is a literal comma)" };
         var serial = new Option<string>("--serial") { Description = "COM1 output: stdio, file:PATH or none", DefaultValueFactory = _ => "stdio" };
         var exitOnHalt = new Option<bool?>("--exit-on-halt") { Description = "HLT with interrupts disabled ends the run (default: on for the built-in ROM, off with --bios)" };
         var noReboot = new Option<bool>("--no-reboot") { Description = "Stop on a triple fault instead of resetting the machine" };
@@ -24,15 +28,14 @@ internal static class RunCommand
         var maxSeconds = new Option<double?>("--max-seconds") { Description = "Stop after this much wall-clock time" };
         var maxInstructions = new Option<long?>("--max-instructions") { Description = "Stop after this many guest instructions" };
         var stats = new Option<bool>("--stats") { Description = "Print execution statistics at the end" };
-        foreach (var o in new Option[] { engine, cpu, memory, rom, serial, debugcon, exitOnHalt, noReboot, maxSeconds, maxInstructions, stats }) cmd.Options.Add(o);
+        foreach (var o in new Option[] { engine, cpu, memory, rom, kernel, append, initrd, serial, debugcon, exitOnHalt, noReboot, maxSeconds, maxInstructions, stats }) cmd.Options.Add(o);
 
         cmd.SetAction(r =>
         {
             GlobalOptions.ConfigureLogging(r);
-            string eng = r.GetValue(engine)!;
-            if (eng == "jit")
+            if (Engines.Resolve(r.GetValue(engine)!, out string? engineError) is not { } eng)
             {
-                Console.Error.WriteLine("error: engine 'jit' is not available yet (the translator has not landed); use --engine interp or auto");
+                Console.Error.WriteLine($"error: {engineError}");
                 return 2;
             }
             if (!TryParseSize(r.GetValue(memory)!, out uint ramBytes))
@@ -55,6 +58,16 @@ internal static class RunCommand
                 Console.Error.WriteLine($"error: --bios image must be 64, 128 or 256 KiB (got {romImage.Length} bytes)");
                 return 2;
             }
+            KernelImage? kernelImage = null;
+            if (r.GetValue(kernel) is { } kernelFile)
+            {
+                if (!TryReadKernel(kernelFile.FullName, r.GetValue(append)!, r.GetValue(initrd), out kernelImage)) return 2;
+            }
+            else if (r.GetValue(initrd) is not null || r.GetValue(append) != "")
+            {
+                Console.Error.WriteLine("error: --append and --initrd need --kernel");
+                return 2;
+            }
             var stdout = Console.OpenStandardOutput();
             var files = new List<Stream>();
             if (!TryOpenSink(r.GetValue(debugcon)!, "--debugcon", stdout, files, out var debugSink) ||
@@ -74,11 +87,20 @@ internal static class RunCommand
                     Rom = romImage,
                     DebugConsole = debugSink,
                     Serial = serialSink,
-                    ExitOnHalt = r.GetValue(exitOnHalt) ?? romImage is null,
+                    Kernel = kernelImage,
+                    ExitOnHalt = r.GetValue(exitOnHalt) ?? (romImage is null || kernelImage is not null),
                     NoReboot = r.GetValue(noReboot),
                     MaxSeconds = r.GetValue(maxSeconds),
                     MaxInstructions = r.GetValue(maxInstructions),
+                    EngineFactory = eng.Factory,
+                    EngineName = eng.Name,
                 });
+            }
+            catch (KernelLoadException e)
+            {
+                Console.Error.WriteLine($"error: kernel {r.GetValue(kernel)!.Name}: {e.Message}");
+                foreach (var f in files) f.Dispose();
+                return 2;
             }
             catch (ArgumentException e)
             {
@@ -86,7 +108,7 @@ internal static class RunCommand
                 foreach (var f in files) f.Dispose();
                 return 2;
             }
-            Log.Information("starting guest: cpu={Cpu} memory={Memory} engine={Engine}", r.GetValue(cpu)!.Name, ramBytes, eng);
+            Log.Information("starting guest: cpu={Cpu} memory={Memory} engine={Engine}", r.GetValue(cpu)!.Name, ramBytes, eng.Name);
             var result = machine.Run();
             stdout.Flush();
             foreach (var f in files) f.Dispose();
@@ -100,6 +122,46 @@ internal static class RunCommand
             };
         });
         return cmd;
+    }
+
+    /// <summary>Reads the kernel and its modules; reports unreadable files on stderr.</summary>
+    internal static bool TryReadKernel(string path, string commandLine, string? initrd, out KernelImage? image)
+    {
+        image = null;
+        var modules = new List<BootModule>();
+        try
+        {
+            byte[] bytes = File.ReadAllBytes(path);
+            foreach (string entry in SplitModules(initrd))
+            {
+                string file = entry.Split(' ', 2)[0];
+                modules.Add(new BootModule(File.ReadAllBytes(file), entry));
+            }
+            image = new KernelImage(bytes, commandLine, modules);
+            return true;
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException or ArgumentException or NotSupportedException)
+        {
+            Console.Error.WriteLine($"error: cannot read kernel or module: {e.Message}");
+            return false;
+        }
+    }
+
+    /// <summary>QEMU's Multiboot -initrd syntax: entries separated by ",", where ",," stands for a comma inside an entry.</summary>
+    internal static List<string> SplitModules(string? spec)
+    {
+        var list = new List<string>();
+        if (string.IsNullOrEmpty(spec)) return list;
+        var current = new StringBuilder();
+        for (int i = 0; i < spec.Length; i++)
+        {
+            if (spec[i] != ',') current.Append(spec[i]);
+            else if (i + 1 < spec.Length && spec[i + 1] == ',') { current.Append(','); i++; }
+            else { list.Add(current.ToString().Trim()); current.Clear(); }
+        }
+        list.Add(current.ToString().Trim());
+        list.RemoveAll(e => e.Length == 0);
+        return list;
     }
 
     /// <summary>Opens a byte sink for "stdio", "none" or "file:PATH"; reports bad values on stderr.</summary>
@@ -133,12 +195,28 @@ internal static class RunCommand
 
     static void PrintStats(Machine.Machine m, RunResult r)
     {
+        Console.Error.Write(FormatStats(m.Engine as IEngineStatistics, r));
+    }
+
+    /// <summary>The <c>--stats</c> report: what the engine's statistics interface offers ("-" where it has no such counter).</summary>
+    internal static string FormatStats(IEngineStatistics? engine, RunResult r)
+    {
         var sb = new StringBuilder();
-        var blocks = ((Interpreter)m.Engine).Blocks;
-        sb.AppendLine($"instructions: interp={r.Instructions} jit=0");
-        sb.AppendLine($"blocks: decoded={blocks.Decoded} live={blocks.Count} lookups={blocks.Lookups} front-misses={blocks.Misses} invalidated={blocks.InvalidatedBlocks} flushes={blocks.Flushes}");
+        if (engine is null)
+        {
+            sb.AppendLine($"instructions: total={r.Instructions} (engine {r.Engine} reports no statistics)");
+        }
+        else
+        {
+            var s = engine.GetStatistics();
+            static string Opt(long? v) => v is { } x ? x.ToString() : "-";
+            static string Ms(TimeSpan? t) => t is { } x ? $"{x.TotalMilliseconds:F1}ms" : "-";
+            sb.AppendLine($"instructions: interpreted={s.InterpretedInstructions} translated={Opt(s.TranslatedInstructions)} total={s.Instructions}");
+            sb.AppendLine($"blocks: decoded={s.BlocksDecoded} live={s.LiveBlocks} compiled={Opt(s.BlocksCompiled)} compile-time={Ms(s.CompileTime)} median={Ms(s.MedianCompileTime)}");
+            sb.AppendLine($"cache: lookups={s.CacheLookups} hits={s.CacheHits} misses={s.CacheMisses} invalidated={s.Invalidations} evicted={Opt(s.Evictions)} flushes={s.CacheFlushes}");
+        }
         sb.AppendLine($"speed: {r.Mips:F1} MIPS over {r.Seconds:F3} s");
-        Console.Error.Write(sb.ToString());
+        return sb.ToString();
     }
 
     /// <summary>Parses sizes like 16M, 512K, 1G, or plain bytes.</summary>

@@ -12,8 +12,12 @@ public sealed class DebugConsole(Action<byte> sink) : IIoDevice
     public void Out(ushort port, int size, uint value) => sink((byte)value);
 }
 
-/// <summary>QEMU's isa-debug-exit: a write to port 0xF4 ends the run; the process exit status is (value &lt;&lt; 1) | 1.</summary>
-public sealed class DebugExit : IIoDevice
+/// <summary>
+/// QEMU's isa-debug-exit: a write to port 0xF4 ends the run; the process exit status is (value &lt;&lt; 1) | 1.
+/// Like QEMU, which exits at once, nothing after the OUT runs: the CPU is parked (block ended, halted) so the
+/// engine returns at this instruction boundary.
+/// </summary>
+public sealed class DebugExit(Cpu.Processor? cpu = null) : IIoDevice
 {
     public const ushort Port = 0xF4;
 
@@ -22,7 +26,13 @@ public sealed class DebugExit : IIoDevice
 
     public uint In(ushort port, int size) => 0xFFFFFFFF;
 
-    public void Out(ushort port, int size, uint value) => Value = value & (size == 1 ? 0xFFu : size == 2 ? 0xFFFFu : 0xFFFFFFFFu);
+    public void Out(ushort port, int size, uint value)
+    {
+        Value = value & (size == 1 ? 0xFFu : size == 2 ? 0xFFFFu : 0xFFFFFFFFu);
+        if (cpu is null) return;
+        cpu.Halted = true;
+        cpu.ExitBlock = true;
+    }
 }
 
 /// <summary>Port 0x80: the last POST code the firmware wrote.</summary>

@@ -1,0 +1,22 @@
+namespace JitVm.Cpu;
+
+public sealed partial class Interpreter : IEngineStatistics
+{
+    /// <summary>
+    /// The interpreter's subset of the counters: every instruction the CPU retired counts as interpreted (the CPU
+    /// is driven by this engine alone), block-cache figures come from <see cref="Blocks"/>, and the compile figures
+    /// are null. Front-table misses are the misses; a whole-cache flush (capacity or memory-map change) is counted
+    /// in <see cref="EngineStatistics.CacheFlushes"/>, its blocks in <see cref="EngineStatistics.Invalidations"/>.
+    /// </summary>
+    public EngineStatistics GetStatistics() => new()
+    {
+        InterpretedInstructions = Cpu.InstructionCount,
+        BlocksDecoded = Blocks.Decoded,
+        LiveBlocks = Blocks.Count,
+        CacheLookups = Blocks.Lookups,
+        CacheHits = Blocks.Lookups - Blocks.Misses,
+        CacheMisses = Blocks.Misses,
+        Invalidations = Blocks.InvalidatedBlocks,
+        CacheFlushes = Blocks.Flushes,
+    };
+}

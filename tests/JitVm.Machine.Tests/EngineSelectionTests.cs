@@ -1,0 +1,74 @@
+using JitVm.Cli;
+using JitVm.Cli.Commands;
+using JitVm.Cpu;
+
+namespace JitVm.Machine.Tests;
+
+public class EngineSelectionTests
+{
+    /// <summary>An engine that wraps the interpreter and counts its calls: what a factory can plug in.</summary>
+    sealed class CountingEngine(Processor cpu) : IExecutionEngine
+    {
+        readonly Interpreter inner = new(cpu);
+        public int Calls;
+        public Processor Cpu => inner.Cpu;
+        public StopReason Run(long budget)
+        {
+            Calls++;
+            return inner.Run(budget);
+        }
+    }
+
+    [Fact]
+    public void TheMachineRunsTheEngineItsFactoryBuildsAndNamesItInTheSummary()
+    {
+        CountingEngine? built = null;
+        var m = new Machine(new MachineConfig { EngineFactory = c => built = new CountingEngine(c), EngineName = "counting" });
+        var result = m.Run();
+        Assert.Same(built, m.Engine);
+        Assert.True(built!.Calls > 0);
+        Assert.Equal(ExitReason.Halt, result.Reason);
+        Assert.EndsWith("engine=counting", result.Summary);
+    }
+
+    [Fact]
+    public void AFactoryMustBuildTheEngineForTheMachinesCpu()
+    {
+        var other = new Processor(CpuModel.Pentium, new Core.PhysicalMemory(1 << 20), new Core.IoBus());
+        Assert.Throws<ArgumentException>(() => new Machine(new MachineConfig { EngineFactory = _ => new Interpreter(other) }));
+    }
+
+    [Fact]
+    public void EngineNamesResolveInOnePlace()
+    {
+        Assert.Equal("interp", Engines.Resolve("interp", out _)!.Name);
+        Assert.Equal("interp", Engines.Resolve("auto", out _)!.Name);
+        Assert.Null(Engines.Resolve("jit", out string? why));
+        Assert.Contains("not available yet", why);
+        Assert.Null(Engines.Resolve("turbo", out why));
+        Assert.Contains("unknown engine", why);
+    }
+
+    [Fact]
+    public void JitIsRefusedUntilTheTranslatorLands() =>
+        Assert.Equal(2, Program.Main(["run", "--engine", "jit", "--debugcon", "none"]));
+
+    [Fact]
+    public void InterpreterStatisticsCoverTheRun()
+    {
+        var m = new Machine(new MachineConfig());
+        var result = m.Run();
+        var s = ((IEngineStatistics)m.Engine).GetStatistics();
+        Assert.Equal(result.Instructions, s.Instructions);
+        Assert.Equal(result.Instructions, s.InterpretedInstructions);
+        Assert.Null(s.TranslatedInstructions);
+        Assert.Null(s.BlocksCompiled);
+        Assert.Null(s.CompileTime);
+        Assert.True(s.BlocksDecoded > 0 && s.LiveBlocks > 0);
+        Assert.Equal(s.CacheLookups, s.CacheHits + s.CacheMisses);
+
+        string text = RunCommand.FormatStats((IEngineStatistics)m.Engine, result);
+        Assert.Contains($"interpreted={result.Instructions} translated=- total={result.Instructions}", text);
+        Assert.Contains("compiled=-", text);
+    }
+}
