@@ -42,16 +42,26 @@ public class EngineSelectionTests
     public void EngineNamesResolveInOnePlace()
     {
         Assert.Equal("interp", Engines.Resolve("interp", out _)!.Name);
-        Assert.Equal("interp", Engines.Resolve("auto", out _)!.Name);
-        Assert.Null(Engines.Resolve("jit", out string? why));
-        Assert.Contains("not available yet", why);
-        Assert.Null(Engines.Resolve("turbo", out why));
+        Assert.Equal("auto", Engines.Resolve("auto", out _)!.Name);
+        Assert.Equal("jit", Engines.Resolve("jit", out _)!.Name);
+        Assert.Null(Engines.Resolve("turbo", out string? why));
         Assert.Contains("unknown engine", why);
     }
 
-    [Fact]
-    public void JitIsRefusedUntilTheTranslatorLands() =>
-        Assert.Equal(2, Program.Main(["run", "--engine", "jit", "--debugcon", "none"]));
+    [Theory]
+    [InlineData("jit")]
+    [InlineData("auto")]
+    public void TranslatingEnginesRunTheDemoRomToItsEnd(string engine)
+    {
+        var choice = Engines.Resolve(engine, out _)!;
+        var m = new Machine(new MachineConfig { EngineFactory = choice.Factory, EngineName = choice.Name, MaxInstructions = 5_000_000 });
+        var result = m.Run();
+        Assert.Equal(ExitReason.Halt, result.Reason);
+        Assert.Equal(0xFF, result.PostCode);
+        var s = ((IEngineStatistics)m.Engine).GetStatistics();
+        Assert.True(s.TranslatedInstructions > 0, "nothing ran translated");
+        Assert.Equal(result.Instructions, s.InterpretedInstructions + s.TranslatedInstructions);
+    }
 
     [Fact]
     public void InterpreterStatisticsCoverTheRun()

@@ -31,6 +31,8 @@ internal sealed class EmitContext
     readonly LocalBuilder eip0, icount, state, tlbRef, backingRef, backingLen, exitEip, lin, entryRef;
     readonly Members.StateLayout L;
     readonly LocalBuilder fDst, fSrc, fRes, fCarry;
+    /// <summary>Used only inside one memory access (never a <see cref="Temp"/>: those belong to the emitters).</summary>
+    readonly LocalBuilder hostIndex;
     readonly List<LocalBuilder> temps = new();
     readonly LocalBuilder exitRetired, exitStatus;
     readonly Dictionary<FlagState, Label> epilogues = new();
@@ -63,6 +65,7 @@ internal sealed class EmitContext
         fSrc = il.DeclareLocal(typeof(uint));
         fRes = il.DeclareLocal(typeof(uint));
         fCarry = il.DeclareLocal(typeof(uint));
+        hostIndex = il.DeclareLocal(typeof(int));
         LoopHead = il.DefineLabel();
     }
 
@@ -233,7 +236,11 @@ internal sealed class EmitContext
         if (!Code32) MaskTo(16);
     }
 
-    /// <summary>A uint temporary; temporaries are reused across instructions, never held across one.</summary>
+    /// <summary>
+    /// A uint temporary; temporaries are reused across instructions, never held across one. By convention the
+    /// emitters use 0-3, stack operations 4, branch targets 5, memory reads 6 (their result) and partial register
+    /// stores 7.
+    /// </summary>
     public LocalBuilder Temp(int k)
     {
         while (temps.Count <= k) temps.Add(IL.DeclareLocal(typeof(uint)));
@@ -462,7 +469,7 @@ internal sealed class EmitContext
     // can never reach outside guest RAM; the check costs one compare).
     void HostAddress(int bytes, Label slow)
     {
-        var index = Temp(5);
+        var index = hostIndex;
         IL.Emit(OpCodes.Ldloc, entryRef);
         IL.Emit(OpCodes.Ldc_I4, Members.TlbHostOffset);
         IL.Emit(OpCodes.Add);
