@@ -433,7 +433,7 @@ public class MultibootLoaderTests
         var cpu = new Processor(CpuModel.Pentium, memory, new Core.IoBus());
         (uint, uint)[] rom = [(0xF0000, 0x10000)];
         int loaded = 0, rejected = 0;
-        for (int n = 0; n < 3000; n++)
+        for (int n = 0; n < 5000; n++)
         {
             byte[] f = (byte[])valid.Clone();
             int edits = rng.Next(1, 4);
