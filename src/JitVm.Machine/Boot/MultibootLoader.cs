@@ -134,13 +134,13 @@ public static class MultibootLoader
     /// <summary>A segment or module must lie in RAM outside the boot area and the legacy hole [640 KiB, 1 MiB).</summary>
     static void CheckPlacement(string what, uint start, ulong end, uint ram)
     {
-        string where = $"{what} loads [0x{start:X8}, 0x{end:X8})";
+        string where = $"{what}: [0x{start:X8}, 0x{end:X8})";
         if (end > ram)
-            throw new KernelLoadException($"{where}, beyond the end of RAM (0x{ram:X8} bytes; use --memory for more)");
+            throw new KernelLoadException($"{where} runs beyond the end of RAM (0x{ram:X8} bytes; use --memory for more)");
         if (start < BootAreaEnd)
-            throw new KernelLoadException($"{where}, over the loader's boot area [0x00000000, 0x{BootAreaEnd:X8})");
+            throw new KernelLoadException($"{where} overlaps the loader's boot area [0x00000000, 0x{BootAreaEnd:X8})");
         if (start < HighMemoryStart && end > LowMemoryEnd)
-            throw new KernelLoadException($"{where}, into the legacy video/ROM hole [0x{LowMemoryEnd:X8}, 0x{HighMemoryStart:X8})");
+            throw new KernelLoadException($"{where} overlaps the legacy video/ROM hole [0x{LowMemoryEnd:X8}, 0x{HighMemoryStart:X8})");
     }
 
     /// <summary>
