@@ -45,8 +45,12 @@ elif [[ $install -eq 1 ]]; then
     fi
 fi
 if [[ -z "$qemu" ]]; then
-    echo "note: qemu-system-i386 is not installed and cannot be installed here (needs apt-get as root or passwordless sudo);" >&2
-    echo "      running jitvm only. Install Debian's qemu-system-x86 package to compare." >&2
+    if [[ $install -eq 0 ]]; then
+        echo "note: qemu-system-i386 is not installed (--no-install given); running jitvm only." >&2
+    else
+        echo "note: qemu-system-i386 is not installed and cannot be installed here (needs apt-get as root or passwordless sudo);" >&2
+        echo "      running jitvm only. Install Debian's qemu-system-x86 package to compare." >&2
+    fi
 fi
 qemu_args=(-display none -serial none -debugcon stdio -device isa-debug-exit,iobase=0xf4,iosize=0x04 -accel tcg -cpu pentium -no-reboot)
 
