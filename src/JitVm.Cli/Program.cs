@@ -26,6 +26,7 @@ public static class Program
         var root = new RootCommand("JitVm: an x86 PC virtual machine with a dynamic binary translator");
         root.Options.Add(GlobalOptions.LogLevel);
         root.Subcommands.Add(RunCommand.Build());
+        root.Subcommands.Add(BenchCommand.Build());
         root.Subcommands.Add(ConformanceCommand.Build());
         return root;
     }

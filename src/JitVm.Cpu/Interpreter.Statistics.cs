@@ -7,6 +7,9 @@ public sealed partial class Interpreter : IEngineStatistics
     /// is driven by this engine alone), block-cache figures come from <see cref="Blocks"/>, and the compile figures
     /// are null. Front-table misses are the misses; a whole-cache flush (capacity or memory-map change) is counted
     /// in <see cref="EngineStatistics.CacheFlushes"/>, its blocks in <see cref="EngineStatistics.Invalidations"/>.
+    /// When the dispatcher also runs translated code, this is where the split goes: instructions retired in
+    /// translations become <see cref="EngineStatistics.TranslatedInstructions"/> (and are taken out of the
+    /// interpreted count), and the translator's compile counters fill the compile members.
     /// </summary>
     public EngineStatistics GetStatistics() => new()
     {

@@ -88,10 +88,10 @@ public static class MultibootLoader
         // Kernel and modules.
         foreach (var seg in image.Segments)
         {
-            memory.WriteBytes(seg.Address, file.Slice((int)seg.FileOffset, (int)seg.FileSize));
+            Copy(memory, seg.Address, file.Slice((int)seg.FileOffset, (int)seg.FileSize));
             Zero(memory, seg.Address + seg.FileSize, seg.MemorySize - seg.FileSize);
         }
-        for (int i = 0; i < modules.Count; i++) memory.WriteBytes(placed[i].Start, modules[i].Data);
+        for (int i = 0; i < modules.Count; i++) Copy(memory, placed[i].Start, modules[i].Data);
 
         // Boot area: GDT, information structure, loader name, memory map, module list, strings.
         Zero(memory, GdtAddress, BootAreaEnd - GdtAddress);
@@ -134,13 +134,13 @@ public static class MultibootLoader
     /// <summary>A segment or module must lie in RAM outside the boot area and the legacy hole [640 KiB, 1 MiB).</summary>
     static void CheckPlacement(string what, uint start, ulong end, uint ram)
     {
-        string where = $"{what} loads [0x{start:X8}, 0x{end:X8})";
+        string where = $"{what}: [0x{start:X8}, 0x{end:X8})";
         if (end > ram)
-            throw new KernelLoadException($"{where}, beyond the end of RAM (0x{ram:X8} bytes; use --memory for more)");
+            throw new KernelLoadException($"{where} runs beyond the end of RAM (0x{ram:X8} bytes; use --memory for more)");
         if (start < BootAreaEnd)
-            throw new KernelLoadException($"{where}, over the loader's boot area [0x00000000, 0x{BootAreaEnd:X8})");
+            throw new KernelLoadException($"{where} overlaps the loader's boot area [0x00000000, 0x{BootAreaEnd:X8})");
         if (start < HighMemoryStart && end > LowMemoryEnd)
-            throw new KernelLoadException($"{where}, into the legacy video/ROM hole [0x{LowMemoryEnd:X8}, 0x{HighMemoryStart:X8})");
+            throw new KernelLoadException($"{where} overlaps the legacy video/ROM hole [0x{LowMemoryEnd:X8}, 0x{HighMemoryStart:X8})");
     }
 
     /// <summary>
@@ -194,16 +194,32 @@ public static class MultibootLoader
         cpu.ExitBlock = true;
     }
 
-    static void Zero(PhysicalMemory memory, uint at, uint length)
+    /// <summary>Zeroes guest RAM (see <see cref="Copy"/>).</summary>
+    static void Zero(PhysicalMemory memory, uint at, uint length) => Copy(memory, at, default, length);
+
+    /// <summary>
+    /// Writes <paramref name="src"/> (or zeroes when it is empty and <paramref name="zeroLength"/> is given) into guest
+    /// RAM. Pages that hold no decoded code are written straight into the host array, as the TLB's write path would;
+    /// others go through <see cref="PhysicalMemory.WriteBytes"/>, which invalidates the code they hold.
+    /// </summary>
+    static void Copy(PhysicalMemory memory, uint at, ReadOnlySpan<byte> src, uint zeroLength = 0)
     {
-        Span<byte> zeros = stackalloc byte[4096];
-        zeros.Clear();
-        while (length > 0)
+        uint length = src.IsEmpty ? zeroLength : (uint)src.Length;
+        uint done = 0;
+        while (done < length)
         {
-            int n = (int)Math.Min(length, (uint)zeros.Length);
-            memory.WriteBytes(at, zeros[..n]);
-            at += (uint)n;
-            length -= (uint)n;
+            uint addr = at + done;
+            uint n = Math.Min(length - done, PhysicalMemory.PageSize - (addr & PhysicalMemory.PageMask));
+            ReadOnlySpan<byte> part = src.IsEmpty ? default : src.Slice((int)done, (int)n);
+            if (memory.IsDirectlyWritable(addr))
+            {
+                var dest = memory.Backing.AsSpan(memory.HostOffset(addr) + (int)(addr & PhysicalMemory.PageMask), (int)n);
+                if (src.IsEmpty) dest.Clear();
+                else part.CopyTo(dest);
+            }
+            else if (src.IsEmpty) memory.WriteBytes(addr, new byte[n]);
+            else memory.WriteBytes(addr, part);
+            done += n;
         }
     }
 

@@ -417,6 +417,22 @@ public class MultibootLoaderTests
         Assert.Equal(expected, Cli.Commands.RunCommand.SplitModules(spec));
 
     [Fact]
+    public void AKernelLinkedByGnuLdBootsAndSeesItsCommandLineDataAndZeroedBss()
+    {
+        string path = "";
+        for (var dir = new DirectoryInfo(AppContext.BaseDirectory); dir is not null && path == ""; dir = dir.Parent)
+        {
+            string candidate = Path.Combine(dir.FullName, "testroms", "multiboot", "gas-kernel.elf");
+            if (File.Exists(candidate)) path = candidate;
+        }
+        Assert.NotEqual("", path);
+        var (m, output) = Boot(File.ReadAllBytes(path), "x=1");
+        var result = m.Run();
+        Assert.Equal("gas kernel: cmdline=[x=1] bss=0 sum=6\n", output.ToString());
+        Assert.Equal(1, result.GuestExitCode);
+    }
+
+    [Fact]
     public void ThirtyTwoBitKernelsNeedA386()
     {
         var e = Assert.Throws<KernelLoadException>(() => Boot(Valid(), cpu: CpuModel.I286));
@@ -433,7 +449,7 @@ public class MultibootLoaderTests
         var cpu = new Processor(CpuModel.Pentium, memory, new Core.IoBus());
         (uint, uint)[] rom = [(0xF0000, 0x10000)];
         int loaded = 0, rejected = 0;
-        for (int n = 0; n < 3000; n++)
+        for (int n = 0; n < 5000; n++)
         {
             byte[] f = (byte[])valid.Clone();
             int edits = rng.Next(1, 4);
