@@ -100,7 +100,7 @@ public sealed class JitEngine : IExecutionEngine, IBlockTranslator, ICodeInvalid
             return null;
         }
         if (live.Count >= MaxTranslations) Evict();
-        var tb = translator.Translate(block, interpreter.Cpu);
+        var tb = translator.Translate(block, interpreter.Cpu, interpreter.Blocks);
         live.Enqueue(tb);
         block.Translation = tb.Code;
         block.TranslatorData = tb;
@@ -108,7 +108,7 @@ public sealed class JitEngine : IExecutionEngine, IBlockTranslator, ICodeInvalid
         TotalCompileTime += tb.CompileTime;
         compileTimes.Add(tb.CompileTime);
         InlineInstructions += tb.InlineInstructions;
-        InterpretedInstructionsInTranslations += block.Insns.Length - tb.InlineInstructions;
+        InterpretedInstructionsInTranslations += tb.Insns.Length - tb.InlineInstructions;
         return tb.Code;
     }
 

@@ -73,6 +73,29 @@ public sealed class BlockCache : ICodeInvalidationSink
     }
 
     /// <summary>
+    /// The block starting at physical <paramref name="phys"/> under <paramref name="mode"/> for code at
+    /// <paramref name="eip"/> in the current CS (found, or decoded and inserted): what the translator uses to
+    /// gather the other blocks of a region. Null when the block cannot be cached (its first fetch faults) or the
+    /// cache is too full to take it without a flush.
+    /// </summary>
+    public DecodedBlock? Find(uint phys, uint mode, uint eip)
+    {
+        if (blocks.TryGetValue(Key(phys, mode), out var b)) return b;
+        if (blocks.Count >= MaxBlocks - 1) return null;
+        uint saved = cpu.Eip;
+        cpu.Eip = eip;
+        try
+        {
+            b = DecodeAndInsert(phys, mode);
+        }
+        finally
+        {
+            cpu.Eip = saved;
+        }
+        return b.Cacheable ? b : null;
+    }
+
+    /// <summary>
     /// Fetch translation with paging. Privilege only matters under paging, so this is where the memory privilege
     /// is checked against CPL (in case a CS load did not update it).
     /// </summary>
@@ -193,6 +216,18 @@ public sealed class BlockCache : ICodeInvalidationSink
         int fi = FrontIndex(b.Phys);
         if (ReferenceEquals(front[fi], b)) front[fi] = null;
         if (ReferenceEquals(Current, b)) cpu.ExitBlock = true;
+        if (b.Dependents is { } dependents)
+        {
+            // Translations of regions that include this block's bytes are stale too; a write into the region
+            // being run ends it after the current instruction, as a write into a single block does.
+            foreach (var d in dependents)
+            {
+                d.Translation = null;
+                d.TranslatorData = null;
+                if (ReferenceEquals(Current, d)) cpu.ExitBlock = true;
+            }
+            b.Dependents = null;
+        }
         uint first = b.Phys >> PhysicalMemory.PageShift, second = b.LastPhys >> PhysicalMemory.PageShift;
         RemoveFromPage(first, b);
         if (b.Straddles && second != first) RemoveFromPage(second, b);

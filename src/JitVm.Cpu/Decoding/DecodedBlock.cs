@@ -60,5 +60,18 @@ public sealed class DecodedBlock
     /// <summary>Translator bookkeeping (its own per-block record), opaque to the dispatcher.</summary>
     public object? TranslatorData;
 
+    /// <summary>
+    /// Blocks whose translation also covers this block's bytes (a translated region entered elsewhere): when this
+    /// block is invalidated their translations go too. Null when there are none.
+    /// </summary>
+    public List<DecodedBlock>? Dependents;
+
+    /// <summary>Records that <paramref name="entry"/>'s translation includes this block.</summary>
+    public void AddDependent(DecodedBlock entry)
+    {
+        Dependents ??= new List<DecodedBlock>(2);
+        if (!Dependents.Contains(entry)) Dependents.Add(entry);
+    }
+
     public int EndOffset => ByteLength;
 }

@@ -15,8 +15,8 @@ public sealed record Divergence(long Step, uint Eip, string What)
 
 /// <summary>
 /// Differential testing of the translator: runs the same guest on a reference engine (the interpreter) and a
-/// candidate (the translator with threshold 0, so every block runs translated) one block at a time, and compares
-/// registers, flags, segment caches, control registers, the instruction count and memory after every block.
+/// candidate (the translator with threshold 0, so every block runs translated) one dispatch at a time, and compares
+/// registers, flags, segment caches, control registers, the instruction count and memory after every step.
 /// The first difference is reported with both values.
 /// </summary>
 public sealed class Lockstep
@@ -30,7 +30,7 @@ public sealed class Lockstep
     public LockstepSide Reference { get; }
     public LockstepSide Candidate { get; }
 
-    /// <summary>Compares memory every this many blocks (and always at the end); 1 = after every block.</summary>
+    /// <summary>Compares memory every this many steps (and always at the end); 1 = after every step.</summary>
     public int MemoryCheckInterval { get; set; } = 1;
 
     /// <summary>
@@ -39,20 +39,34 @@ public sealed class Lockstep
     /// </summary>
     public IReadOnlyList<(uint Start, uint Length)>? MemoryRanges { get; set; }
 
-    /// <summary>Runs both sides block by block until both stop (halt, shutdown, exception stop) or <paramref name="maxBlocks"/>.</summary>
-    public Divergence? Run(long maxBlocks)
+    /// <summary>
+    /// Runs both sides until both stop (halt, shutdown, exception stop) or <paramref name="maxSteps"/>: each step
+    /// runs one dispatch of the candidate (a translated region may retire several blocks), then the reference block
+    /// by block until it has retired as many instructions and delivered as many exceptions.
+    /// </summary>
+    public Divergence? Run(long maxSteps)
     {
-        for (long step = 0; step < maxBlocks; step++)
+        for (long step = 0; step < maxSteps; step++)
         {
-            StopReason a, b;
+            StopReason a = StopReason.Budget, b;
             string? stopDiff = null;
-            try { a = Reference.Engine.Run(1); }
-            catch (EmulationStopException e) { a = StopReason.Shutdown; stopDiff = "reference stopped: " + e.Message; }
             try { b = Candidate.Engine.Run(1); }
+            catch (EmulationStopException e) { b = StopReason.Shutdown; stopDiff = "candidate stopped: " + e.Message; }
+            long target = Candidate.Cpu.InstructionCount, exceptions = Exceptions(Candidate.Cpu);
+            try
+            {
+                // At least one reference block; more while the candidate is ahead (regions run several).
+                for (int blocks = 0; blocks < 100_000; blocks++)
+                {
+                    a = Reference.Engine.Run(1);
+                    if (a != StopReason.Budget) break;
+                    if (Reference.Cpu.InstructionCount >= target && Exceptions(Reference.Cpu) >= exceptions) break;
+                }
+            }
             catch (EmulationStopException e)
             {
-                b = StopReason.Shutdown;
-                stopDiff = stopDiff is null ? "candidate stopped: " + e.Message : null;
+                a = StopReason.Shutdown;
+                stopDiff = stopDiff is null ? "reference stopped: " + e.Message : null;
             }
             if (stopDiff is not null) return new Divergence(step, Reference.Cpu.Eip, stopDiff);
             if (a != b) return new Divergence(step, Reference.Cpu.Eip, $"stop reason: reference {a}, candidate {b}");
@@ -61,7 +75,14 @@ public sealed class Lockstep
             if (diff is not null) return new Divergence(step, Reference.Cpu.Eip, diff);
             if (a != StopReason.Budget) return null;
         }
-        return CompareMemory() is { } m ? new Divergence(maxBlocks, Reference.Cpu.Eip, m) : null;
+        return CompareMemory() is { } m ? new Divergence(maxSteps, Reference.Cpu.Eip, m) : null;
+    }
+
+    static long Exceptions(Processor cpu)
+    {
+        long n = 0;
+        foreach (long c in cpu.ExceptionCounts) n += c;
+        return n;
     }
 
     /// <summary>Every architectural difference between two processors, or null.</summary>

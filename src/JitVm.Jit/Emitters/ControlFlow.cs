@@ -15,6 +15,48 @@ internal static class ControlFlow
 {
     static long TargetOffset(ref Insn i) => (long)i.Offset + i.Length + (int)i.Imm;
 
+    /// <summary>
+    /// Where a block ending in a direct transfer of the code's own operand size can continue, as byte offsets
+    /// from the block's start (the translator gathers those blocks into one region); empty for anything else.
+    /// </summary>
+    public static IEnumerable<long> Successors(DecodedBlock block)
+    {
+        var insns = block.Insns;
+        if (insns.Length == 0) return [];
+        ref Insn last = ref insns[^1];
+        bool code32 = (block.Mode & BlockCache.ModeCode32) != 0;
+        long next = (long)last.Offset + last.Length;
+        if (!block.EndsInBranch)
+            return insns.Length == BlockDecoder.MaxInstructions ? [next] : [];
+        if (!Direct.TryGetValue((Code)last.Code, out var d) || d.Bits != (code32 ? 32 : 16)) return [];
+        return d.Conditional ? [TargetOffset(ref last), next] : [TargetOffset(ref last)];
+    }
+
+    static readonly Dictionary<Code, (int Bits, bool Conditional)> Direct = DirectTransfers();
+
+    static Dictionary<Code, (int Bits, bool Conditional)> DirectTransfers()
+    {
+        var map = new Dictionary<Code, (int Bits, bool Conditional)>();
+        foreach (var cc in new[] { "o", "no", "b", "ae", "e", "ne", "be", "a", "s", "ns", "p", "np", "l", "ge", "le", "g" })
+        {
+            map.TryAdd(EmitterTable.C("J" + cc + "_rel8_16"), (16, true));
+            map.TryAdd(EmitterTable.C("J" + cc + "_rel8_32"), (32, true));
+            map.TryAdd(EmitterTable.C("J" + cc + "_rel16"), (16, true));
+            map.TryAdd(EmitterTable.C("J" + cc + "_rel32_32"), (32, true));
+        }
+        foreach (var (c, bits, cond) in new[]
+        {
+            (Code.Jmp_rel8_16, 16, false), (Code.Jmp_rel8_32, 32, false), (Code.Jmp_rel16, 16, false), (Code.Jmp_rel32_32, 32, false),
+            (Code.Call_rel16, 16, false), (Code.Call_rel32_32, 32, false),
+            (Code.Loop_rel8_16_CX, 16, true), (Code.Loop_rel8_32_CX, 32, true), (Code.Loop_rel8_16_ECX, 16, true), (Code.Loop_rel8_32_ECX, 32, true),
+            (Code.Loope_rel8_16_CX, 16, true), (Code.Loope_rel8_32_CX, 32, true), (Code.Loope_rel8_16_ECX, 16, true), (Code.Loope_rel8_32_ECX, 32, true),
+            (Code.Loopne_rel8_16_CX, 16, true), (Code.Loopne_rel8_32_CX, 32, true), (Code.Loopne_rel8_16_ECX, 16, true), (Code.Loopne_rel8_32_ECX, 32, true),
+            (Code.Jcxz_rel8_16, 16, true), (Code.Jcxz_rel8_32, 32, true), (Code.Jecxz_rel8_16, 16, true), (Code.Jecxz_rel8_32, 32, true),
+        })
+            map.TryAdd(c, (bits, cond));
+        return map;
+    }
+
     static bool Jcc(EmitContext cx, ref Insn i, int bits)
     {
         var notTaken = cx.IL.DefineLabel();
@@ -22,8 +64,7 @@ internal static class ControlFlow
         cx.IL.Emit(OpCodes.Brfalse, notTaken);
         cx.JumpToOffset(TargetOffset(ref i), bits, 1);
         cx.IL.MarkLabel(notTaken);
-        cx.LoadNextEip();
-        cx.Exit(cx.Index + 1, 0);
+        cx.ContinueAtNext();
         return true;
     }
 
@@ -45,8 +86,7 @@ internal static class ControlFlow
             il.Emit(OpCodes.Brtrue, notTaken);
             cx.JumpToOffset(TargetOffset(ref i), bits, 1);
             il.MarkLabel(notTaken);
-            cx.LoadNextEip();
-            cx.Exit(cx.Index + 1, 0);
+            cx.ContinueAtNext();
             return true;
         }
         // count = CX - 1; the counter is committed only once the branch cannot fault any more.
@@ -65,8 +105,7 @@ internal static class ControlFlow
         cx.JumpToOffset(TargetOffset(ref i), bits, 1, commit);
         il.MarkLabel(notTaken);
         commit();
-        cx.LoadNextEip();
-        cx.Exit(cx.Index + 1, 0);
+        cx.ContinueAtNext();
         return true;
     }
 

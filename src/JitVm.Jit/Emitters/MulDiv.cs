@@ -76,6 +76,13 @@ internal static class MulDiv
             }
             else cx.LoadReg(i.R1, bits);
             cx.IL.Emit(OpCodes.Stloc, a);
+            if (!cx.FlagsNeeded)
+            {
+                // Flags dead: the low half of the product is all that is left.
+                cx.IL.Emit(OpCodes.Ldloc, a);
+                cx.Const(bits == 32 ? i.Imm : i.Imm & 0xFFFF);
+                return LowProduct(cx, ref i, bits);
+            }
             cx.Cpu();
             cx.IL.Emit(OpCodes.Ldloc, a);
             cx.Const(bits == 32 ? i.Imm : i.Imm & 0xFFFF);
@@ -91,6 +98,12 @@ internal static class MulDiv
             }
             else cx.LoadReg(i.R1, bits);
             cx.IL.Emit(OpCodes.Stloc, a);
+            if (!cx.FlagsNeeded)
+            {
+                cx.LoadReg(i.R0, bits);
+                cx.IL.Emit(OpCodes.Ldloc, a);
+                return LowProduct(cx, ref i, bits);
+            }
             cx.Cpu();
             cx.LoadReg(i.R0, bits);
             cx.IL.Emit(OpCodes.Ldloc, a);
@@ -98,6 +111,16 @@ internal static class MulDiv
         cx.IL.Emit(OpCodes.Call, impl);
         cx.StoreReg(i.R0, bits);
         cx.Flags = FlagState.InCpu;
+        return true;
+    }
+
+    /// <summary>The two factors on the stack: stores the low <paramref name="bits"/> of their product (the same signed or not) in the destination.</summary>
+    static bool LowProduct(EmitContext cx, ref Insn i, int bits)
+    {
+        cx.IL.Emit(OpCodes.Mul);
+        cx.MaskTo(bits);
+        cx.StoreReg(i.R0, bits);
+        cx.FlagsDead();
         return true;
     }
 

@@ -21,7 +21,14 @@ internal sealed class EmitContext
 {
     public readonly ILGenerator IL;
     public readonly DecodedBlock Block;
+    public readonly Region Region;
     public readonly Insn[] Insns;
+    readonly int[] offsets;
+    readonly Label[] memberLabels;
+    /// <summary>Per member: the flags are read before being overwritten from its first instruction on.</summary>
+    readonly bool[] flagsLiveIn;
+    /// <summary>Member being emitted, and the index of its first instruction.</summary>
+    int member, memberStart;
     readonly Processor modelCpu;
 
     readonly LocalBuilder[] regs = new LocalBuilder[8];
@@ -39,11 +46,14 @@ internal sealed class EmitContext
     readonly Dictionary<int, (Label Label, FlagState Flags)> faultStubs = new();
     FlagState instructionStartFlags = FlagState.InCpu;
 
-    public EmitContext(ILGenerator il, DecodedBlock block, Processor cpu)
+    public EmitContext(ILGenerator il, Region region, bool[] flagsLiveIn, Processor cpu)
     {
         IL = il;
-        Block = block;
-        Insns = block.Insns;
+        Region = region;
+        Block = region.Entry;
+        Insns = region.Insns;
+        offsets = region.Offsets;
+        this.flagsLiveIn = flagsLiveIn;
         modelCpu = cpu;
         for (int r = 0; r < 8; r++) regs[r] = il.DeclareLocal(typeof(uint));
         eip0 = il.DeclareLocal(typeof(uint));
@@ -67,7 +77,22 @@ internal sealed class EmitContext
         fCarry = il.DeclareLocal(typeof(uint));
         hostIndex = il.DeclareLocal(typeof(int));
         LoopHead = il.DefineLabel();
+        memberLabels = new Label[region.Count];
+        memberLabels[0] = LoopHead;
+        for (int m = 1; m < region.Count; m++) memberLabels[m] = il.DefineLabel();
     }
+
+    /// <summary>Starts member <paramref name="m"/> of the region: its label, and flags held by the processor (several edges may arrive).</summary>
+    public void BeginMember(int m)
+    {
+        member = m;
+        memberStart = Region.FirstInsn[m];
+        if (m != 0) IL.MarkLabel(memberLabels[m]);
+        Flags = FlagState.InCpu;
+    }
+
+    /// <summary>Instructions of the current member retired once <paramref name="flatCount"/> instructions of the region's list are.</summary>
+    int Local(int flatCount) => flatCount - memberStart;
 
     /// <summary>Index of the instruction being emitted.</summary>
     public int Index { get; private set; }
@@ -83,7 +108,7 @@ internal sealed class EmitContext
     /// <summary>The processor the block is translated for (model and mode facts fixed at compile time).</summary>
     public Processor ModelCpu => modelCpu;
 
-    /// <summary>The first instruction of the body, where in-method loops branch back to.</summary>
+    /// <summary>The entry's first instruction, where the body starts.</summary>
     public Label LoopHead { get; }
 
     /// <summary>The block's stack segment is 32-bit (checked on entry; see <see cref="EmitPrologue"/>).</summary>
@@ -122,12 +147,48 @@ internal sealed class EmitContext
         IL.MarkLabel(ok);
 
         StateAddress(L.Eip); IL.Emit(OpCodes.Ldind_U4); IL.Emit(OpCodes.Stloc, eip0);
+        if (Region.Count > 1) CheckExtent();
         StateAddress(L.InstructionCount); IL.Emit(OpCodes.Ldind_I8); IL.Emit(OpCodes.Stloc, icount);
         LoadMemoryState();
         // The registers the body uses are only known after it is emitted: they are loaded at the end of the
         // method (EmitStubs), which branches to the body.
         IL.Emit(OpCodes.Br, loadRegisters);
         IL.MarkLabel(LoopHead);
+    }
+
+    /// <summary>
+    /// A region's other blocks are reached at eip0 + their offset: that must neither wrap nor pass the CS limit
+    /// (the dispatcher checked only the entry block). Otherwise the method bails out and the interpreter runs.
+    /// </summary>
+    void CheckExtent()
+    {
+        var bail = IL.DefineLabel();
+        var ok = IL.DefineLabel();
+        if (Region.MinOffset < 0)
+        {
+            IL.Emit(OpCodes.Ldloc, eip0);
+            Const((uint)-Region.MinOffset);
+            IL.Emit(OpCodes.Blt_Un, bail);
+        }
+        // (ulong)eip0 + end - 1 <= min(CS limit, EIP mask)
+        IL.Emit(OpCodes.Ldloc, eip0);
+        IL.Emit(OpCodes.Conv_U8);
+        IL.Emit(OpCodes.Ldc_I8, (long)Region.EndOffset - 1);
+        IL.Emit(OpCodes.Add);
+        var last = IL.DeclareLocal(typeof(ulong));
+        IL.Emit(OpCodes.Stloc, last);
+        IL.Emit(OpCodes.Ldloc, last);
+        SegmentField(SegReg.CS, Members.SegLimitOffset);
+        IL.Emit(OpCodes.Ldind_U4);
+        IL.Emit(OpCodes.Conv_U8);
+        IL.Emit(OpCodes.Bgt_Un, bail);
+        IL.Emit(OpCodes.Ldloc, last);
+        IL.Emit(OpCodes.Ldc_I8, Code32 ? 0xFFFFFFFFL : 0xFFFFL);
+        IL.Emit(OpCodes.Ble_Un, ok);
+        IL.MarkLabel(bail);
+        IL.Emit(OpCodes.Ldc_I4, TranslatedExit.Bail);
+        IL.Emit(OpCodes.Ret);
+        IL.MarkLabel(ok);
     }
 
     void LoadMemoryState()
@@ -220,10 +281,10 @@ internal sealed class EmitContext
     }
 
     /// <summary>EIP of the current instruction (eip0 + offset) on the stack.</summary>
-    public void LoadInstructionEip() => LoadEipPlus(Current.Offset);
+    public void LoadInstructionEip() => LoadEipPlus(offsets[Index]);
 
     /// <summary>EIP of the next instruction on the stack (wrapped to 16 bits in 16-bit code).</summary>
-    public void LoadNextEip() => LoadEipPlus(Current.Offset + Current.Length);
+    public void LoadNextEip() => LoadEipPlus(offsets[Index] + Current.Length);
 
     void LoadEipPlus(int delta)
     {
@@ -552,31 +613,83 @@ internal sealed class EmitContext
     // ------------------------------------------------------------------ branches
 
     /// <summary>
-    /// A direct near transfer to eip0 + <paramref name="targetOffset"/> (truncated to the operand size): a branch
-    /// back to the block's first instruction loops inside the method; other targets are checked against the CS
-    /// limit (#GP(0)) and leave the block. <paramref name="commit"/> emits the instruction's other effects (pushing
-    /// the return address, updating the counter) after the check and before the transfer.
+    /// A direct near transfer to <paramref name="targetOffset"/> bytes from the start of the current instruction's
+    /// block (truncated to the operand size): a target that starts a member of the region is an IL branch (see
+    /// <see cref="Edge"/>); other targets are checked against the CS limit (#GP(0)) and leave the method.
+    /// <paramref name="commit"/> emits the instruction's other effects (pushing the return address, updating the
+    /// counter) after the check and before the transfer.
     /// </summary>
     public void JumpToOffset(long targetOffset, int operandBits, int status, Action? commit = null)
     {
-        int retired = Index + 1;
-        if (targetOffset == 0 && operandBits >= (Code32 ? 32 : 16))
+        long regionTarget = Region.ByteOffsets[member] + targetOffset;
+        int target = operandBits >= (Code32 ? 32 : 16) ? Region.MemberAt(regionTarget) : -1;
+        if (target >= 0)
         {
             commit?.Invoke();
-            LoopBack(retired);
+            Edge(target, status);
             return;
         }
         var t = Temp(5);
         IL.Emit(OpCodes.Ldloc, eip0);
-        IL.Emit(OpCodes.Ldc_I4, unchecked((int)targetOffset));
+        IL.Emit(OpCodes.Ldc_I4, unchecked((int)regionTarget));
         IL.Emit(OpCodes.Add);
         if (operandBits == 16) MaskTo(16);
         IL.Emit(OpCodes.Stloc, t);
-        bool inBlock = targetOffset >= 0 && targetOffset < Block.ByteLength;
-        if (!inBlock) CheckNearTarget(t);
+        // Targets inside the block (or, for a region, inside the extent its prologue checked) are within the limit.
+        bool checkedExtent = Region.Count > 1
+            ? regionTarget >= Region.MinOffset && regionTarget < Region.EndOffset
+            : targetOffset >= 0 && targetOffset < Block.ByteLength;
+        if (!checkedExtent) CheckNearTarget(t);
         commit?.Invoke();
         IL.Emit(OpCodes.Ldloc, t);
-        Exit(retired, status);
+        Exit(Index + 1, status);
+    }
+
+    /// <summary>Continues at the instruction after the current one: inside the region when a member starts there, else an exit (status 0).</summary>
+    public void ContinueAtNext()
+    {
+        int target = Region.MemberAt(offsets[Index] + Current.Length);
+        if (target >= 0)
+        {
+            Edge(target, 0);
+            return;
+        }
+        LoadNextEip();
+        Exit(Index + 1, 0);
+    }
+
+    /// <summary>
+    /// An IL branch to member <paramref name="target"/> after the current instruction completed: the flags are
+    /// stored if the target reads them, the member's retired instructions are counted, and an edge to a block at
+    /// or before the current one (every loop has one) leaves instead when the run's budget is used up.
+    /// </summary>
+    void Edge(int target, int status)
+    {
+        // The code after an edge is reached from elsewhere (a Jcc's other way): what is flushed here is not flushed there.
+        var before = Flags;
+        EdgeBody(target, status);
+        Flags = before;
+    }
+
+    void EdgeBody(int target, int status)
+    {
+        if (flagsLiveIn[target]) FlushFlags();
+        IL.Emit(OpCodes.Ldloc, icount);
+        IL.Emit(OpCodes.Ldc_I8, (long)Local(Index + 1));
+        IL.Emit(OpCodes.Add);
+        IL.Emit(OpCodes.Stloc, icount);
+        if (Region.ByteOffsets[target] > Region.ByteOffsets[member])
+        {
+            IL.Emit(OpCodes.Br, memberLabels[target]);
+            return;
+        }
+        LoopEmitted = true;
+        IL.Emit(OpCodes.Ldloc, icount);
+        StateAddress(L.RunLimit);
+        IL.Emit(OpCodes.Ldind_I8);
+        IL.Emit(OpCodes.Blt, memberLabels[target]);
+        LoadEipPlus(Region.ByteOffsets[target]);
+        ExitRaw(0, status);
     }
 
     /// <summary>#GP(0) from the current instruction when the near target in <paramref name="target"/> is beyond the CS limit.</summary>
@@ -627,7 +740,10 @@ internal sealed class EmitContext
     /// have completed, returning <paramref name="status"/> (the exit's index). Exits share one epilogue per flag
     /// state, which commits the registers the block writes, the flags, EIP and the instruction count.
     /// </summary>
-    public void Exit(int retired, int status)
+    public void Exit(int retired, int status) => ExitRaw(Local(retired), status);
+
+    /// <summary><see cref="Exit"/> with the count of the current member's instructions retired.</summary>
+    void ExitRaw(int retired, int status)
     {
         IL.Emit(OpCodes.Stloc, exitEip);
         IL.Emit(OpCodes.Ldc_I4, retired);
@@ -643,33 +759,8 @@ internal sealed class EmitContext
         return label;
     }
 
-    /// <summary>The flags are live at the block's first instruction (a loop's back edge must store them).</summary>
-    public bool LoopNeedsFlags { get; set; } = true;
-
-    /// <summary>A branch back to the first instruction was emitted as an in-method loop.</summary>
+    /// <summary>A branch back to a block at or before its source (a loop) was emitted inside the method.</summary>
     public bool LoopEmitted { get; private set; }
-
-    /// <summary>Counts one pass of an in-method loop and branches back, or leaves when the run's budget is used.</summary>
-    public void LoopBack(int passLength)
-    {
-        LoopEmitted = true;
-        // The body was compiled assuming the processor's fields hold the flags at the loop head.
-        var saved = Flags;
-        if (LoopNeedsFlags) FlushFlags();
-        var exitFlags = Flags;
-        IL.Emit(OpCodes.Ldloc, icount);
-        IL.Emit(OpCodes.Ldc_I8, (long)passLength);
-        IL.Emit(OpCodes.Add);
-        IL.Emit(OpCodes.Stloc, icount);
-        IL.Emit(OpCodes.Ldloc, icount);
-        StateAddress(L.RunLimit);
-        IL.Emit(OpCodes.Ldind_I8);
-        IL.Emit(OpCodes.Blt, LoopHead);
-        LoadEipPlus(0);
-        Flags = exitFlags;
-        Exit(0, 1);
-        Flags = saved;
-    }
 
     /// <summary>Emits the fault paths, the shared epilogues and the register-loading prologue tail (after the body).</summary>
     public void EmitStubs()
@@ -678,15 +769,9 @@ internal sealed class EmitContext
         foreach (var (index, (label, flags)) in faultStubs)
         {
             IL.MarkLabel(label);
-            IL.Emit(OpCodes.Ldloc, eip0);
-            if (Insns[index].Offset != 0)
-            {
-                IL.Emit(OpCodes.Ldc_I4, (int)Insns[index].Offset);
-                IL.Emit(OpCodes.Add);
-            }
-            if (!Code32) MaskTo(16);
+            LoadEipPlus(offsets[index]);
             IL.Emit(OpCodes.Stloc, exitEip);
-            IL.Emit(OpCodes.Ldc_I4, index);
+            IL.Emit(OpCodes.Ldc_I4, index - Region.FirstInsn[Region.MemberOf[index]]);
             IL.Emit(OpCodes.Stloc, exitRetired);
             IL.Emit(OpCodes.Ldc_I4, TranslatedExit.Fault);
             IL.Emit(OpCodes.Stloc, exitStatus);
@@ -739,7 +824,7 @@ internal sealed class EmitContext
         FlushFlags();
         StateAddress(L.Eip); LoadInstructionEip(); IL.Emit(OpCodes.Stind_I4);
         // Keep the instruction count exact for handlers that read it (RDTSC).
-        StoreCount(retiredBefore);
+        StoreCount(Local(retiredBefore));
         Cpu();
         IL.Emit(OpCodes.Ldarg_0);
         IL.Emit(OpCodes.Ldfld, Members.BlockInsns);
@@ -780,6 +865,9 @@ internal sealed class EmitContext
 
     // ------------------------------------------------------------------ flags
 
+    /// <summary>The current instruction's flags are never read (see <see cref="FlagsNeeded"/>): nothing to record or store.</summary>
+    public void FlagsDead() => Flags = new FlagState { Known = true, Flushed = true, Op = FlagOp.Logic, Bits = 32 };
+
     /// <summary>Records an inline flag producer (its operands must be in the values passed, already masked).</summary>
     public void SetFlags(FlagOp op, int bits, LocalBuilder? dst, LocalBuilder? src, LocalBuilder res)
     {
@@ -787,7 +875,7 @@ internal sealed class EmitContext
         {
             // Nothing reads these flags before they are overwritten: record no state at all. The processor's
             // fields are not rewritten either, which is fine because they are dead too.
-            Flags = new FlagState { Known = true, Flushed = true, Op = FlagOp.Logic, Bits = bits };
+            FlagsDead();
             return;
         }
         if (op is FlagOp.Inc or FlagOp.Dec)

@@ -21,6 +21,11 @@ internal enum FlagUse : byte
     Branch = 8,
     /// <summary>Can fault whatever its operands (stack accesses, jump-target limit checks).</summary>
     Faults = 16,
+    /// <summary>
+    /// Keeps some of the previous flags in its own result (shifts and rotates): it reads them only when its own
+    /// flags are read later.
+    /// </summary>
+    Merges = 32,
 }
 
 internal sealed record EmitterEntry(Emitter Emit, FlagUse Flags);

@@ -9,16 +9,21 @@ namespace JitVm.Jit.Translation;
 /// </summary>
 public sealed class TranslatedBlock
 {
-    internal TranslatedBlock(DecodedBlock block)
+    internal TranslatedBlock(Region region)
     {
-        Block = block;
-        Insns = block.Insns;
+        Block = region.Entry;
+        Insns = region.Insns;
+        BlockCount = region.Count;
     }
 
+    /// <summary>The entry block (the translation is cached on it).</summary>
     public DecodedBlock Block { get; }
 
-    /// <summary>The decoded instructions (interpreted fallbacks run their handlers from here).</summary>
+    /// <summary>The decoded instructions of every block of the region (interpreted fallbacks run their handlers from here).</summary>
     public readonly Insn[] Insns;
+
+    /// <summary>Blocks translated into this method (the entry and those its direct branches reach within the page).</summary>
+    public int BlockCount { get; }
 
     public TranslatedCode Code { get; internal set; } = null!;
 
@@ -34,6 +39,6 @@ public sealed class TranslatedBlock
     /// <summary>Time to generate the IL and let RyuJIT compile it.</summary>
     public TimeSpan CompileTime { get; internal set; }
 
-    /// <summary>The block loops back to its own start inside the method.</summary>
+    /// <summary>A loop (a branch back to a block at or before its source) runs inside the method.</summary>
     public bool HasLoop { get; internal set; }
 }

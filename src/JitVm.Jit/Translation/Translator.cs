@@ -26,56 +26,74 @@ public sealed class Translator
     // LSS changes SS (and with it the stack size compiled into PUSH/POP): nothing after it in the block is translated.
     static bool ChangesStackSize(ushort code) => (Code)code is Code.Lss_r16_m1616 or Code.Lss_r32_m1632;
 
-    public TranslatedBlock Translate(DecodedBlock block, Processor cpu)
+    /// <summary>
+    /// Translates the region entered at <paramref name="block"/>, the block at the processor's current CS:EIP: with
+    /// a <paramref name="cache"/>, the blocks of the same page its direct branches reach are gathered in (see
+    /// <see cref="Region"/>); without one, the block alone.
+    /// </summary>
+    public TranslatedBlock Translate(DecodedBlock block, Processor cpu, BlockCache? cache = null)
     {
         long start = Stopwatch.GetTimestamp();
-        var tb = new TranslatedBlock(block);
+        var region = cache is null ? Region.Single(block) : Region.Gather(block, cpu, cache, Emitters.ControlFlow.Successors);
+        var tb = new TranslatedBlock(region);
         var dm = new DynamicMethod($"x86_{block.Phys:X8}_{block.Mode:X}", typeof(int),
             [typeof(TranslatedBlock), typeof(Processor)], typeof(Translator).Module, skipVisibility: true);
         var il = dm.GetILGenerator(512);
-        var cx = new EmitContext(il, block, cpu);
-        Insn[] insns = block.Insns;
+        Insn[] insns = region.Insns;
         int n = insns.Length;
 
         var entries = new EmitterEntry?[n];
         for (int k = 0; k < n; k++) entries[k] = table.Find(insns[k].Code);
-        bool[] flagsNeeded = FlagLiveness(entries, insns, out bool liveAtHead);
+        bool[] flagsNeeded = FlagLiveness(entries, region, out bool[] liveIn);
+        var cx = new EmitContext(il, region, liveIn, cpu);
 
         cx.EmitPrologue();
-        bool ended = false;
         int inline = 0;
-        for (int k = 0; k < n && !ended; k++)
+        for (int m = 0; m < region.Count; m++)
         {
-            ref Insn ins = ref insns[k];
-            cx.BeginInstruction(k, flagsNeeded[k]);
-            cx.LoopNeedsFlags = liveAtHead;
-            var e = entries[k];
-            if (e is not null)
+            cx.BeginMember(m);
+            var member = region.Blocks[m];
+            int first = region.FirstInsn[m], end = region.EndInsn(m);
+            bool ended = false;
+            for (int k = first; k < end && !ended; k++)
             {
-                // The flag liveness above was computed from the emitter's declared use, so an emitter must not
-                // change its mind here and hand the instruction back.
-                if (!e.Emit(cx, ref ins)) throw new InvalidOperationException($"emitter for {(Code)ins.Code} declined an instruction");
-                inline++;
-                if ((e.Flags & FlagUse.Branch) != 0) ended = true;
-                else cx.EndInstruction();
-                continue;
+                ref Insn ins = ref insns[k];
+                cx.BeginInstruction(k, flagsNeeded[k]);
+                var e = entries[k];
+                if (e is not null)
+                {
+                    // The flag liveness above was computed from the emitter's declared use, so an emitter must not
+                    // change its mind here and hand the instruction back.
+                    if (!e.Emit(cx, ref ins)) throw new InvalidOperationException($"emitter for {(Code)ins.Code} declined an instruction");
+                    inline++;
+                    if ((e.Flags & FlagUse.Branch) != 0) ended = true;
+                    else cx.EndInstruction();
+                    continue;
+                }
+                bool setsEip = k == end - 1 && member.EndsInBranch;
+                cx.Interpret(setsEip, k);
+                if (setsEip) ended = true;
+                else if (ChangesStackSize(ins.Code))
+                {
+                    cx.LoadNextEip();
+                    cx.Exit(k + 1, 0);
+                    ended = true;
+                }
             }
-            bool setsEip = k == n - 1 && block.EndsInBranch;
-            cx.Interpret(setsEip, k);
-            if (setsEip) ended = true;
-            else if (ChangesStackSize(ins.Code))
+            if (!ended)
             {
-                cx.LoadNextEip();
-                cx.Exit(k + 1, 0);
-                ended = true;
+                // The block stopped without a branch: at the decoder's length cap a region may continue with the
+                // next block; otherwise (page end, an instruction that changes how later code runs) leave here.
+                if (entries[end - 1] is not null && member.Insns.Length == BlockDecoder.MaxInstructions) cx.ContinueAtNext();
+                else
+                {
+                    cx.LoadNextEip();                         // index is the last instruction
+                    cx.Exit(end, 0);
+                }
             }
-        }
-        if (!ended)
-        {
-            cx.LoadNextEip();                                 // index is the last instruction
-            cx.Exit(n, 0);
         }
         cx.EmitStubs();
+        foreach (var b in region.Blocks.Skip(1)) b.AddDependent(block);
 
         long emitted = Stopwatch.GetTimestamp();
         tb.Code = (TranslatedCode)dm.CreateDelegate(typeof(TranslatedCode), tb);
@@ -89,27 +107,60 @@ public sealed class Translator
     }
 
     /// <summary>
-    /// Backward liveness of the arithmetic flags: flagsNeeded[k] says whether anything after instruction k reads
-    /// the flags it produces before they are fully overwritten. Exits, interpreted instructions and instructions
+    /// Backward liveness of the arithmetic flags over the region: flagsNeeded[k] says whether anything after
+    /// instruction k reads the flags it produces before they are fully overwritten; liveIn[m] whether member m
+    /// reads them before producing its own. Exits out of the region, interpreted instructions and instructions
     /// that can fault count as readers (a fault makes the flags before it architecturally visible).
     /// </summary>
-    static bool[] FlagLiveness(EmitterEntry?[] entries, Insn[] insns, out bool liveAtHead)
+    static bool[] FlagLiveness(EmitterEntry?[] entries, Region region, out bool[] liveIn)
     {
         int n = entries.Length;
         var needed = new bool[n];
-        // Live at the end: the block's last instruction is a branch (its exits read them) or falls through to an exit.
-        bool live = true;
-        for (int k = n - 1; k >= 0; k--)
+        liveIn = new bool[region.Count];
+        var successors = new List<int>[region.Count];
+        var exits = new bool[region.Count];
+        for (int m = 0; m < region.Count; m++)
         {
-            needed[k] = live;
-            var f = entries[k]?.Flags ?? (FlagUse.Reads | FlagUse.Faults);
-            bool faults = (f & FlagUse.Faults) != 0 || ((f & FlagUse.CanFault) != 0 && insns[k].HasMemory);
-            bool reads = faults || (f & (FlagUse.Reads | FlagUse.Branch)) != 0;
-            bool kills = (f & FlagUse.WritesAll) != 0;
-            live = reads || (live && !kills);
+            successors[m] = new List<int>();
+            var b = region.Blocks[m];
+            var succ = Emitters.ControlFlow.Successors(b).ToList();
+            int last = region.EndInsn(m) - 1;
+            // A member's last instruction leaves the region unless every place it continues at is a member it
+            // branches to inside the method (an inline direct transfer; an interpreted one always exits).
+            bool inlineLast = entries[last] is not null;
+            exits[m] = !inlineLast || succ.Count == 0 || (!b.EndsInBranch && b.Insns.Length != BlockDecoder.MaxInstructions);
+            foreach (long rel in succ)
+            {
+                int t = region.MemberAt(region.ByteOffsets[m] + rel);
+                if (t < 0) exits[m] = true; else successors[m].Add(t);
+                // A backward edge leaves the method when the run's budget is used up: the flags must be exact there.
+                if (t >= 0 && region.ByteOffsets[t] <= region.ByteOffsets[m]) exits[m] = true;
+            }
         }
-        // An in-method loop's back edge arrives at the first instruction with whatever flags the pass produced.
-        liveAtHead = live;
+        bool changed = true;
+        while (changed)
+        {
+            changed = false;
+            for (int m = region.Count - 1; m >= 0; m--)
+            {
+                bool live = exits[m];
+                foreach (int t in successors[m]) live |= liveIn[t];
+                for (int k = region.EndInsn(m) - 1; k >= region.FirstInsn[m]; k--)
+                {
+                    needed[k] = live;
+                    var f = entries[k]?.Flags ?? (FlagUse.Reads | FlagUse.Faults);
+                    bool faults = (f & FlagUse.Faults) != 0 || ((f & FlagUse.CanFault) != 0 && region.Insns[k].HasMemory);
+                    bool reads = faults || (f & FlagUse.Reads) != 0 || (live && (f & FlagUse.Merges) != 0);
+                    bool kills = (f & FlagUse.WritesAll) != 0;
+                    live = reads || (live && !kills);
+                }
+                if (live && !liveIn[m])
+                {
+                    liveIn[m] = true;
+                    changed = true;
+                }
+            }
+        }
         return needed;
     }
 }

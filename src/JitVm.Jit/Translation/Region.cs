@@ -1,0 +1,132 @@
+using JitVm.Core;
+using JitVm.Cpu;
+using JitVm.Cpu.Decoding;
+
+namespace JitVm.Jit.Translation;
+
+/// <summary>
+/// What one <see cref="System.Reflection.Emit.DynamicMethod"/> translates: the entry block and the blocks of the
+/// same physical page that direct branches (Jcc, JMP, LOOP, CALL rel, a capped block's fall-through) reach from
+/// it, transitively, up to <see cref="MaxBlocks"/> blocks and <see cref="MaxInstructions"/> instructions. Branches
+/// between members become IL branches, so loops spanning several blocks run inside the method.
+/// Offsets are bytes from the entry's first instruction (negative for blocks before it); the method checks on
+/// entry that the whole extent is inside the CS limit and does not wrap, and bails out to the interpreter if not.
+/// </summary>
+internal sealed class Region
+{
+    public const int MaxBlocks = 16;
+    public const int MaxInstructions = 160;
+
+    /// <summary>The member blocks; [0] is the entry.</summary>
+    public readonly List<DecodedBlock> Blocks = new();
+    /// <summary>Byte offset of each member's first instruction from the entry's.</summary>
+    public readonly List<int> ByteOffsets = new();
+    /// <summary>Index of each member's first instruction in <see cref="Insns"/>.</summary>
+    public readonly List<int> FirstInsn = new();
+
+    /// <summary>The members' instructions, concatenated (copies: handlers never read the block-relative offset).</summary>
+    public Insn[] Insns = [];
+    /// <summary>Byte offset of each instruction from the entry's first instruction.</summary>
+    public int[] Offsets = [];
+    /// <summary>Member index of each instruction.</summary>
+    public int[] MemberOf = [];
+
+    /// <summary>Lowest and one-past-highest byte offsets covered.</summary>
+    public int MinOffset, EndOffset;
+
+    public DecodedBlock Entry => Blocks[0];
+    public int Count => Blocks.Count;
+
+    /// <summary>The member starting at byte offset <paramref name="offset"/>, or -1.</summary>
+    public int MemberAt(long offset)
+    {
+        for (int m = 0; m < ByteOffsets.Count; m++)
+            if (ByteOffsets[m] == offset) return m;
+        return -1;
+    }
+
+    /// <summary>One past the last instruction of member <paramref name="m"/>.</summary>
+    public int EndInsn(int m) => m + 1 < FirstInsn.Count ? FirstInsn[m + 1] : Insns.Length;
+
+    /// <summary>A region of just <paramref name="block"/>.</summary>
+    public static Region Single(DecodedBlock block)
+    {
+        var r = new Region();
+        r.Add(block, 0);
+        r.Seal();
+        return r;
+    }
+
+    void Add(DecodedBlock b, int offset)
+    {
+        Blocks.Add(b);
+        ByteOffsets.Add(offset);
+    }
+
+    void Seal()
+    {
+        int n = 0;
+        foreach (var b in Blocks) n += b.Insns.Length;
+        Insns = new Insn[n];
+        Offsets = new int[n];
+        MemberOf = new int[n];
+        int k = 0;
+        MinOffset = int.MaxValue;
+        EndOffset = int.MinValue;
+        for (int m = 0; m < Blocks.Count; m++)
+        {
+            FirstInsn.Add(k);
+            var b = Blocks[m];
+            foreach (ref Insn ins in b.Insns.AsSpan())
+            {
+                Insns[k] = ins;
+                Offsets[k] = ByteOffsets[m] + ins.Offset;
+                MemberOf[k] = m;
+                k++;
+            }
+            MinOffset = Math.Min(MinOffset, ByteOffsets[m]);
+            EndOffset = Math.Max(EndOffset, ByteOffsets[m] + b.ByteLength);
+        }
+    }
+
+    /// <summary>
+    /// Gathers the region entered at <paramref name="entry"/> (the block at the processor's current CS:EIP).
+    /// <paramref name="successors"/> gives the byte offsets, relative to a block's first instruction, that its
+    /// last instruction can continue at by a direct transfer of the code's own operand size.
+    /// </summary>
+    public static Region Gather(DecodedBlock entry, Processor cpu, BlockCache cache, Func<DecodedBlock, IEnumerable<long>> successors)
+    {
+        var r = new Region();
+        r.Add(entry, 0);
+        if (entry.Straddles || !entry.Valid)
+        {
+            r.Seal();
+            return r;
+        }
+        bool code32 = (entry.Mode & BlockCache.ModeCode32) != 0;
+        uint eipMask = code32 ? 0xFFFFFFFFu : 0xFFFFu;
+        uint page = entry.Phys >> PhysicalMemory.PageShift;
+        uint eip0 = cpu.Eip;
+        int instructions = entry.Insns.Length;
+        for (int m = 0; m < r.Blocks.Count && r.Blocks.Count < MaxBlocks; m++)
+        {
+            foreach (long rel in successors(r.Blocks[m]))
+            {
+                long off = r.ByteOffsets[m] + rel;
+                if (r.MemberAt(off) >= 0) continue;
+                long phys = entry.Phys + off;
+                if (phys < 0 || (phys >> PhysicalMemory.PageShift) != page) continue;
+                long eip = eip0 + off;
+                if (eip < 0 || eip > eipMask) continue;
+                var b = cache.Find((uint)phys, entry.Mode, (uint)eip);
+                if (b is null || b.Straddles || b.Insns.Length == 0) continue;
+                if (instructions + b.Insns.Length > MaxInstructions) continue;
+                instructions += b.Insns.Length;
+                r.Add(b, (int)off);
+                if (r.Blocks.Count == MaxBlocks) break;
+            }
+        }
+        r.Seal();
+        return r;
+    }
+}
