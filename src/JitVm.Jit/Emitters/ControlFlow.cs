@@ -29,22 +29,28 @@ internal static class ControlFlow
         if (!block.EndsInBranch)
             return insns.Length == BlockDecoder.MaxInstructions ? [next] : [];
         if (!Direct.TryGetValue((Code)last.Code, out var d) || d.Bits != (code32 ? 32 : 16)) return [];
-        return d.Conditional ? [TargetOffset(ref last), next] : [TargetOffset(ref last)];
+        // A call's return site is gathered too: a RET in the region that returns there stays in the method.
+        return d.Conditional || d.Call ? [TargetOffset(ref last), next] : [TargetOffset(ref last)];
     }
 
-    static readonly Dictionary<Code, (int Bits, bool Conditional)> Direct = DirectTransfers();
+    /// <summary>The block ends in a direct CALL of the code's own operand size (its fall-through is a return site).</summary>
+    public static bool EndsInCall(DecodedBlock block) =>
+        block.EndsInBranch && block.Insns.Length > 0 && Direct.TryGetValue((Code)block.Insns[^1].Code, out var d) && d.Call &&
+        d.Bits == ((block.Mode & BlockCache.ModeCode32) != 0 ? 32 : 16);
 
-    static Dictionary<Code, (int Bits, bool Conditional)> DirectTransfers()
+    static readonly Dictionary<Code, (int Bits, bool Conditional, bool Call)> Direct = DirectTransfers();
+
+    static Dictionary<Code, (int Bits, bool Conditional, bool Call)> DirectTransfers()
     {
-        var map = new Dictionary<Code, (int Bits, bool Conditional)>();
+        var map = new Dictionary<Code, (int Bits, bool Conditional, bool Call)>();
         foreach (var cc in new[] { "o", "no", "b", "ae", "e", "ne", "be", "a", "s", "ns", "p", "np", "l", "ge", "le", "g" })
         {
-            map.TryAdd(EmitterTable.C("J" + cc + "_rel8_16"), (16, true));
-            map.TryAdd(EmitterTable.C("J" + cc + "_rel8_32"), (32, true));
-            map.TryAdd(EmitterTable.C("J" + cc + "_rel16"), (16, true));
-            map.TryAdd(EmitterTable.C("J" + cc + "_rel32_32"), (32, true));
+            map.TryAdd(EmitterTable.C("J" + cc + "_rel8_16"), (16, true, false));
+            map.TryAdd(EmitterTable.C("J" + cc + "_rel8_32"), (32, true, false));
+            map.TryAdd(EmitterTable.C("J" + cc + "_rel16"), (16, true, false));
+            map.TryAdd(EmitterTable.C("J" + cc + "_rel32_32"), (32, true, false));
         }
-        foreach (var (c, bits, cond) in new[]
+        foreach (var (c, bits, cond) in new (Code, int, bool)[]
         {
             (Code.Jmp_rel8_16, 16, false), (Code.Jmp_rel8_32, 32, false), (Code.Jmp_rel16, 16, false), (Code.Jmp_rel32_32, 32, false),
             (Code.Call_rel16, 16, false), (Code.Call_rel32_32, 32, false),
@@ -53,7 +59,7 @@ internal static class ControlFlow
             (Code.Loopne_rel8_16_CX, 16, true), (Code.Loopne_rel8_32_CX, 32, true), (Code.Loopne_rel8_16_ECX, 16, true), (Code.Loopne_rel8_32_ECX, 32, true),
             (Code.Jcxz_rel8_16, 16, true), (Code.Jcxz_rel8_32, 32, true), (Code.Jecxz_rel8_16, 16, true), (Code.Jecxz_rel8_32, 32, true),
         })
-            map.TryAdd(c, (bits, cond));
+            map.TryAdd(c, (bits, cond, c is Code.Call_rel16 or Code.Call_rel32_32));
         return map;
     }
 
@@ -126,8 +132,7 @@ internal static class ControlFlow
         il.Emit(OpCodes.Stloc, target);
         cx.CheckNearTarget(target);
         cx.AdjustStack(bits / 8 + (int)(i.Imm & 0xFFFF));
-        il.Emit(OpCodes.Ldloc, target);
-        cx.Exit(cx.Index + 1, 2);
+        cx.Return(target);
         return true;
     }
 

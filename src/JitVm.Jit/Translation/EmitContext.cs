@@ -659,6 +659,25 @@ internal sealed class EmitContext
     }
 
     /// <summary>
+    /// A near return to the EIP in <paramref name="target"/> (already checked against the CS limit): to a return
+    /// site of a call in this region, an IL branch; anywhere else, an exit (status 2).
+    /// </summary>
+    public void Return(LocalBuilder target)
+    {
+        foreach (int site in Region.ReturnSites)
+        {
+            var other = IL.DefineLabel();
+            IL.Emit(OpCodes.Ldloc, target);
+            LoadEipPlus(Region.ByteOffsets[site]);
+            IL.Emit(OpCodes.Bne_Un, other);
+            Edge(site, 2);
+            IL.MarkLabel(other);
+        }
+        IL.Emit(OpCodes.Ldloc, target);
+        Exit(Index + 1, 2);
+    }
+
+    /// <summary>
     /// An IL branch to member <paramref name="target"/> after the current instruction completed: the flags are
     /// stored if the target reads them, the member's retired instructions are counted, and an edge to a block at
     /// or before the current one (every loop has one) leaves instead when the run's budget is used up.

@@ -31,6 +31,9 @@ internal sealed class Region
     /// <summary>Member index of each instruction.</summary>
     public int[] MemberOf = [];
 
+    /// <summary>Members that start right after a member ending in a direct CALL (where a RET in the region may branch).</summary>
+    public readonly List<int> ReturnSites = new();
+
     /// <summary>Lowest and one-past-highest byte offsets covered.</summary>
     public int MinOffset, EndOffset;
 
@@ -94,7 +97,7 @@ internal sealed class Region
     /// <paramref name="successors"/> gives the byte offsets, relative to a block's first instruction, that its
     /// last instruction can continue at by a direct transfer of the code's own operand size.
     /// </summary>
-    public static Region Gather(DecodedBlock entry, Processor cpu, BlockCache cache, Func<DecodedBlock, IEnumerable<long>> successors)
+    public static Region Gather(DecodedBlock entry, Processor cpu, BlockCache cache, Func<DecodedBlock, IEnumerable<long>> successors, Func<DecodedBlock, bool> endsInCall)
     {
         var r = new Region();
         r.Add(entry, 0);
@@ -127,6 +130,15 @@ internal sealed class Region
             }
         }
         r.Seal();
+        for (int m = 0; m < r.Count; m++)
+        {
+            if (!endsInCall(r.Blocks[m])) continue;
+            int site = r.MemberAt(r.ByteOffsets[m] + r.Blocks[m].ByteLength);
+            if (site >= 0 && !r.ReturnSites.Contains(site) && r.ReturnSites.Count < MaxReturnSites) r.ReturnSites.Add(site);
+        }
         return r;
     }
+
+    /// <summary>Return sites a RET compares against before leaving the method.</summary>
+    public const int MaxReturnSites = 4;
 }

@@ -34,7 +34,7 @@ public sealed class Translator
     public TranslatedBlock Translate(DecodedBlock block, Processor cpu, BlockCache? cache = null)
     {
         long start = Stopwatch.GetTimestamp();
-        var region = cache is null ? Region.Single(block) : Region.Gather(block, cpu, cache, Emitters.ControlFlow.Successors);
+        var region = cache is null ? Region.Single(block) : Region.Gather(block, cpu, cache, Emitters.ControlFlow.Successors, Emitters.ControlFlow.EndsInCall);
         var tb = new TranslatedBlock(region);
         var dm = new DynamicMethod($"x86_{block.Phys:X8}_{block.Mode:X}", typeof(int),
             [typeof(TranslatedBlock), typeof(Processor)], typeof(Translator).Module, skipVisibility: true);
