@@ -23,7 +23,7 @@ public sealed class JitEngine : IExecutionEngine, IBlockTranslator, ICodeInvalid
     /// A page whose code has been overwritten this many times (within <see cref="ThrashWindow"/> instructions)
     /// stops being compiled: its blocks run in the interpreter instead of being translated again and again.
     /// </summary>
-    public const int ThrashLimit = 64;
+    public const int ThrashLimit = 4;
     public const long ThrashWindow = 50_000_000;
 
     readonly Interpreter interpreter;

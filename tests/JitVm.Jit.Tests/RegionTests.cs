@@ -1,0 +1,171 @@
+using JitVm.Cpu;
+using static Iced.Intel.AssemblerRegisters;
+
+namespace JitVm.Jit.Tests;
+
+/// <summary>Regions (several blocks of a page in one method), their invalidation, and the thrash limit, on the auto/jit engine.</summary>
+public class RegionTests
+{
+    static (Processor Cpu, JitEngine Jit, Interpreter Ref, Processor RefCpu) Build(byte[] code, int threshold = 0)
+    {
+        var side = Pair.Side(CpuModel.Pentium, 1 << 20, jit: false);
+        var mem = new Core.PhysicalMemory(1 << 20);
+        var cpu = new Processor(CpuModel.Pentium, mem, new Core.IoBus());
+        var jit = new JitEngine(cpu, threshold);
+        Pair.RealMode(cpu, mem, code);
+        Pair.RealMode(side.Cpu, side.Memory, code);
+        return (cpu, jit, (Interpreter)side.Engine, side.Cpu);
+    }
+
+    // A loop of three blocks: the body, a conditional NEG, and the counter.
+    static byte[] ThreeBlockLoop() => Pair.Assemble(16, 0, a =>
+    {
+        var top = a.CreateLabel();
+        var skip = a.CreateLabel();
+        a.mov(ecx, 1000);
+        a.xor(eax, eax);
+        a.Label(ref top);
+        a.add(eax, ecx);
+        a.test(al, 1);
+        a.jz(skip);
+        a.neg(edx);
+        a.Label(ref skip);
+        a.inc(edx);
+        a.dec(ecx);
+        a.jnz(top);
+        a.hlt();
+    });
+
+    [Fact]
+    public void ALoopSpanningBlocksRunsInsideOneTranslation()
+    {
+        var (cpu, jit, reference, refCpu) = Build(ThreeBlockLoop());
+        Assert.Equal(StopReason.Halted, jit.Run(1_000_000));
+        Assert.Equal(StopReason.Halted, reference.Run(1_000_000));
+        Assert.Equal(refCpu.Eax, cpu.Eax);
+        Assert.Equal(refCpu.Edx, cpu.Edx);
+        Assert.Equal(refCpu.InstructionCount, cpu.InstructionCount);
+        // 1000 passes of 5-6 instructions, but only a handful of dispatches: the loop stays in the method.
+        var s = jit.GetStatistics();
+        Assert.True(s.CacheLookups < 10, $"{s.CacheLookups} dispatches");
+        Assert.True(jit.BlocksCompiled <= 3, $"{jit.BlocksCompiled} translations");
+    }
+
+    [Fact]
+    public void TheBudgetStillEndsALoopInsideATranslation()
+    {
+        var (cpu, jit, _, _) = Build(ThreeBlockLoop());
+        Assert.Equal(StopReason.Budget, jit.Run(100));
+        Assert.InRange(cpu.InstructionCount, 100, 110);
+    }
+
+    [Fact]
+    public void RecursionReturnsInsideTheTranslation()
+    {
+        // sum(n) = n + sum(n - 1) by recursion: CALL to the function and RET to its return site are both in the region.
+        var code = Pair.Assemble(16, 0, a =>
+        {
+            var f = a.CreateLabel();
+            var leaf = a.CreateLabel();
+            a.mov(cx, 200);
+            a.xor(ax, ax);
+            a.call(f);
+            a.hlt();
+            a.Label(ref f);
+            a.jcxz(leaf);
+            a.add(ax, cx);
+            a.dec(cx);
+            a.call(f);
+            a.Label(ref leaf);
+            a.ret();
+        });
+        var (cpu, jit, reference, refCpu) = Build(code);
+        Assert.Equal(StopReason.Halted, jit.Run(1_000_000));
+        Assert.Equal(StopReason.Halted, reference.Run(1_000_000));
+        Assert.Equal(200 * 201 / 2, (int)cpu.Eax & 0xFFFF);
+        Assert.Equal(refCpu.Eax, cpu.Eax);
+        Assert.Equal(refCpu.Esp, cpu.Esp);
+        Assert.Equal(refCpu.InstructionCount, cpu.InstructionCount);
+        Assert.True(jit.GetStatistics().CacheLookups < 20, $"{jit.GetStatistics().CacheLookups} dispatches for 200 calls");
+    }
+
+    [Fact]
+    public void WritingIntoAMemberDropsTheRegionAndTakesEffect()
+    {
+        // The loop's second block holds "add edx, 1"; after the first pass the loop patches its immediate to 5.
+        var code = Pair.Assemble(16, 0, a =>
+        {
+            var top = a.CreateLabel();
+            var second = a.CreateLabel();
+            var patched = a.CreateLabel();
+            a.mov(ecx, 10);
+            a.xor(edx, edx);
+            a.Label(ref top);
+            a.cmp(ecx, 10);
+            a.jne(second);
+            a.mov(__byte_ptr.cs[0x100], 5);       // patch (address fixed below)
+            a.Label(ref second);
+            a.add(dx, 1);
+            a.Label(ref patched);
+            a.dec(ecx);
+            a.jnz(top);
+            a.hlt();
+        });
+        // Find the immediate of "add dx, 1" (83 C2 01) and point the patching store at it.
+        int imm = -1;
+        for (int k = 0; k + 2 < code.Length; k++)
+            if (code[k] == 0x83 && code[k + 1] == 0xC2 && code[k + 2] == 0x01) imm = k + 2;
+        Assert.True(imm > 0);
+        for (int k = 0; k + 4 < code.Length; k++)
+            if (code[k] == 0x2E && code[k + 1] == 0xC6 && code[k + 2] == 0x06) { code[k + 3] = (byte)imm; code[k + 4] = 0; }
+        var (cpu, jit, reference, refCpu) = Build(code);
+        Assert.Equal(StopReason.Halted, jit.Run(1_000_000));
+        Assert.Equal(StopReason.Halted, reference.Run(1_000_000));
+        Assert.Equal(refCpu.Edx, cpu.Edx);
+        Assert.True(10 * 5 == (int)cpu.Edx, Convert.ToHexString(code));
+        Assert.Equal(refCpu.Edx, cpu.Edx);
+        Assert.Equal(refCpu.InstructionCount, cpu.InstructionCount);
+    }
+
+    [Fact]
+    public void APageRewrittenOverAndOverStopsBeingCompiled()
+    {
+        // Each pass rewrites the immediate of "mov al, imm" in the called routine, then calls it 40 times.
+        var code = Pair.Assemble(16, 0, a =>
+        {
+            var outer = a.CreateLabel();
+            var inner = a.CreateLabel();
+            var routine = a.CreateLabel();
+            a.mov(si, 50);
+            a.Label(ref outer);
+            a.mov(bx, si);
+            a.mov(__byte_ptr.cs[0x200], bl);     // patch (address fixed below)
+            a.mov(di, 40);
+            a.Label(ref inner);
+            a.call(routine);
+            a.add(dx, ax);
+            a.dec(di);
+            a.jnz(inner);
+            a.dec(si);
+            a.jnz(outer);
+            a.hlt();
+            a.Label(ref routine);
+            a.mov(ax, 0x77);
+            a.ret();
+        });
+        int imm = -1;
+        for (int k = 0; k + 3 < code.Length; k++)
+            if (code[k] == 0xB8 && code[k + 1] == 0x77 && code[k + 2] == 0x00 && code[k + 3] == 0xC3) imm = k + 1;
+        Assert.True(imm > 0);
+        for (int k = 0; k + 4 < code.Length; k++)
+            if (code[k] == 0x2E && code[k + 1] == 0x88 && code[k + 2] == 0x1E) { code[k + 3] = (byte)imm; code[k + 4] = 0; }
+        var (cpu, jit, reference, refCpu) = Build(code, threshold: 4);
+        Assert.Equal(StopReason.Halted, jit.Run(10_000_000));
+        Assert.Equal(StopReason.Halted, reference.Run(10_000_000));
+        Assert.Equal(refCpu.Edx, cpu.Edx);
+        Assert.Equal(refCpu.InstructionCount, cpu.InstructionCount);
+        Assert.True(jit.ThrashRefusals > 0, "the rewritten page was never refused");
+        // The routine's page is the whole program here: after ThrashLimit rewrites nothing more is compiled.
+        Assert.True(jit.BlocksCompiled < 50, $"{jit.BlocksCompiled} translations for 50 rewrites");
+    }
+}
