@@ -1,3 +1,4 @@
+using System.Collections.Concurrent;
 using JitVm.Core;
 using JitVm.Cpu;
 using JitVm.Cpu.Decoding;
@@ -32,9 +33,16 @@ public sealed class JitEngine : IExecutionEngine, IBlockTranslator, ICodeInvalid
     readonly Queue<TranslatedBlock> live = new();
     readonly Dictionary<uint, (int Count, long Since)> pageWrites = new();
 
-    public JitEngine(Processor cpu, int threshold = DefaultThreshold)
+    // Background compilation: jobs gathered on the guest thread, compiled on a worker, installed back on the guest
+    // thread at the next dispatch that asks for a translation (or the next Run).
+    readonly BlockingCollection<TranslationJob> queued = new();
+    readonly ConcurrentQueue<(TranslationJob Job, TranslatedBlock? Block, Exception? Error)> finished = new();
+    int workerRunning;
+
+    public JitEngine(Processor cpu, int threshold = DefaultThreshold, bool background = false)
     {
         Threshold = threshold;
+        Background = background;
         interpreter = new Interpreter(cpu) { Translator = this };
         cpu.Memory.Code.AddSink(this);
     }
@@ -47,6 +55,16 @@ public sealed class JitEngine : IExecutionEngine, IBlockTranslator, ICodeInvalid
     public Interpreter Interpreter => interpreter;
     public int Threshold { get; }
 
+    /// <summary>
+    /// Hot blocks are compiled on a worker thread while the interpreter keeps running them; the translation is used
+    /// from the first dispatch after it is ready. Guest behaviour is the same; which instructions run translated
+    /// (and so the engine statistics) then depends on host timing.
+    /// </summary>
+    public bool Background { get; }
+
+    /// <summary>Translations compiled in the background and dropped because a block of theirs was overwritten meanwhile.</summary>
+    public long StaleTranslations { get; private set; }
+
     public long BlocksCompiled { get; private set; }
     public TimeSpan TotalCompileTime { get; private set; }
     public long InlineInstructions { get; private set; }
@@ -55,7 +73,11 @@ public sealed class JitEngine : IExecutionEngine, IBlockTranslator, ICodeInvalid
     /// <summary>Compile times of every translation so far (for the median).</summary>
     public IReadOnlyList<TimeSpan> CompileTimes => compileTimes;
 
-    public StopReason Run(long budget) => interpreter.Run(budget);
+    public StopReason Run(long budget)
+    {
+        if (!finished.IsEmpty) InstallFinished();
+        return interpreter.Run(budget);
+    }
 
     public EngineStatistics GetStatistics()
     {
@@ -93,14 +115,73 @@ public sealed class JitEngine : IExecutionEngine, IBlockTranslator, ICodeInvalid
 
     public TranslatedCode? Translate(DecodedBlock block)
     {
+        if (!finished.IsEmpty) InstallFinished();
         if (block.ExecutionCount < Threshold || !block.Cacheable) return null;
+        if (block.TranslatorData is TranslationJob) return null;                  // being compiled
         if (pageWrites.Count > 0 && Thrashing(block.Phys >> PhysicalMemory.PageShift))
         {
             ThrashRefusals++;
             return null;
         }
+        var job = translator.Prepare(block, interpreter.Cpu, interpreter.Blocks);
+        if (Background)
+        {
+            block.TranslatorData = job;
+            queued.Add(job);
+            if (Interlocked.CompareExchange(ref workerRunning, 1, 0) == 0)
+                new Thread(Work) { IsBackground = true, Name = "jitvm-compile" }.Start();
+            return null;
+        }
+        var tb = translator.Compile(job);
+        Install(job, tb);
+        return tb.Code;
+    }
+
+    /// <summary>The compile worker: takes jobs until none has come for a while, then ends (a later job starts another).</summary>
+    void Work()
+    {
+        while (true)
+        {
+            while (queued.TryTake(out var job, 1000))
+            {
+                try
+                {
+                    finished.Enqueue((job, translator.Compile(job), null));
+                }
+                catch (Exception e)
+                {
+                    finished.Enqueue((job, null, e));
+                }
+            }
+            Volatile.Write(ref workerRunning, 0);
+            // A job added between the last take and the flag: pick it up unless another worker has.
+            if (queued.Count == 0 || Interlocked.CompareExchange(ref workerRunning, 1, 0) != 0) return;
+        }
+    }
+
+    void InstallFinished()
+    {
+        while (finished.TryDequeue(out var f))
+        {
+            // A compile error is a translator bug: surface it on the guest thread as the synchronous path would.
+            if (f.Error is not null) throw new InvalidOperationException("background translation failed", f.Error);
+            var entry = f.Job.Entry;
+            if (!ReferenceEquals(entry.TranslatorData, f.Job)) continue;            // evicted or invalidated meanwhile
+            if (!f.Job.StillValid)
+            {
+                entry.TranslatorData = null;
+                StaleTranslations++;
+                continue;
+            }
+            Install(f.Job, f.Block!);
+        }
+    }
+
+    void Install(TranslationJob job, TranslatedBlock tb)
+    {
+        var block = job.Entry;
         if (live.Count >= MaxTranslations) Evict();
-        var tb = translator.Translate(block, interpreter.Cpu, interpreter.Blocks);
+        job.RegisterDependents();
         live.Enqueue(tb);
         block.Translation = tb.Code;
         block.TranslatorData = tb;
@@ -109,7 +190,6 @@ public sealed class JitEngine : IExecutionEngine, IBlockTranslator, ICodeInvalid
         compileTimes.Add(tb.CompileTime);
         InlineInstructions += tb.InlineInstructions;
         InterpretedInstructionsInTranslations += tb.Insns.Length - tb.InlineInstructions;
-        return tb.Code;
     }
 
     bool Thrashing(uint page)

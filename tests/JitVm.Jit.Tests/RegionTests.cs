@@ -6,23 +6,23 @@ namespace JitVm.Jit.Tests;
 /// <summary>Regions (several blocks of a page in one method), their invalidation, and the thrash limit, on the auto/jit engine.</summary>
 public class RegionTests
 {
-    static (Processor Cpu, JitEngine Jit, Interpreter Ref, Processor RefCpu) Build(byte[] code, int threshold = 0)
+    static (Processor Cpu, JitEngine Jit, Interpreter Ref, Processor RefCpu) Build(byte[] code, int threshold = 0, bool background = false)
     {
         var side = Pair.Side(CpuModel.Pentium, 1 << 20, jit: false);
         var mem = new Core.PhysicalMemory(1 << 20);
         var cpu = new Processor(CpuModel.Pentium, mem, new Core.IoBus());
-        var jit = new JitEngine(cpu, threshold);
+        var jit = new JitEngine(cpu, threshold, background);
         Pair.RealMode(cpu, mem, code);
         Pair.RealMode(side.Cpu, side.Memory, code);
         return (cpu, jit, (Interpreter)side.Engine, side.Cpu);
     }
 
     // A loop of three blocks: the body, a conditional NEG, and the counter.
-    static byte[] ThreeBlockLoop() => Pair.Assemble(16, 0, a =>
+    static byte[] ThreeBlockLoop(uint passes = 1000) => Pair.Assemble(16, 0, a =>
     {
         var top = a.CreateLabel();
         var skip = a.CreateLabel();
-        a.mov(ecx, 1000);
+        a.mov(ecx, passes);
         a.xor(eax, eax);
         a.Label(ref top);
         a.add(eax, ecx);
@@ -49,6 +49,20 @@ public class RegionTests
         var s = jit.GetStatistics();
         Assert.True(s.CacheLookups < 10, $"{s.CacheLookups} dispatches");
         Assert.True(jit.BlocksCompiled <= 3, $"{jit.BlocksCompiled} translations");
+    }
+
+    [Fact]
+    public void BackgroundTranslationsAreInstalledAndChangeNothing()
+    {
+        var (cpu, jit, reference, refCpu) = Build(ThreeBlockLoop(3_000_000), threshold: 32, background: true);
+        while (!cpu.Halted) jit.Run(100_000);
+        Assert.Equal(StopReason.Halted, reference.Run(100_000_000));
+        Assert.Equal(refCpu.Eax, cpu.Eax);
+        Assert.Equal(refCpu.Edx, cpu.Edx);
+        Assert.Equal(refCpu.InstructionCount, cpu.InstructionCount);
+        // The worker compiled the loop while the interpreter ran it; the rest of the run used the translation.
+        Assert.True(jit.BlocksCompiled > 0, "no background translation was installed");
+        Assert.True(jit.GetStatistics().TranslatedInstructions > 0);
     }
 
     [Fact]

@@ -59,7 +59,8 @@ public class EngineSelectionTests
         Assert.Equal(ExitReason.Halt, result.Reason);
         Assert.Equal(0xFF, result.PostCode);
         var s = ((IEngineStatistics)m.Engine).GetStatistics();
-        Assert.True(s.TranslatedInstructions > 0, "nothing ran translated");
+        // auto compiles in the background: how much of this short run was translated depends on host timing.
+        if (engine == "jit") Assert.True(s.TranslatedInstructions > 0, "nothing ran translated");
         Assert.Equal(result.Instructions, s.InterpretedInstructions + s.TranslatedInstructions);
     }
 

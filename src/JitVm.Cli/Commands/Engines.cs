@@ -8,7 +8,8 @@ internal sealed record EngineChoice(string Name, Func<Processor, IExecutionEngin
 /// <summary>
 /// The one place engine names become engines, for <c>run</c>, <c>bench</c> and <c>conformance</c>: <c>interp</c>
 /// never compiles; <c>jit</c> translates every block before its first execution; <c>auto</c> interprets cold code
-/// and translates blocks once they have run <see cref="JitVm.Jit.JitEngine.DefaultThreshold"/> times.
+/// and translates blocks once they have run <see cref="JitVm.Jit.JitEngine.DefaultThreshold"/> times, on a worker
+/// thread while the interpreter goes on running them.
 /// </summary>
 internal static class Engines
 {
@@ -35,5 +36,5 @@ internal static class Engines
 
     static readonly EngineChoice Interpreter = new("interp", cpu => new Interpreter(cpu));
     static readonly EngineChoice Jit = new("jit", cpu => new JitVm.Jit.JitEngine(cpu, threshold: 0));
-    static readonly EngineChoice Auto = new("auto", cpu => new JitVm.Jit.JitEngine(cpu));
+    static readonly EngineChoice Auto = new("auto", cpu => new JitVm.Jit.JitEngine(cpu, background: true));
 }

@@ -29,7 +29,6 @@ internal sealed class EmitContext
     readonly bool[] flagsLiveIn;
     /// <summary>Member being emitted, and the index of its first instruction.</summary>
     int member, memberStart;
-    readonly Processor modelCpu;
 
     readonly LocalBuilder[] regs = new LocalBuilder[8];
     /// <summary>Registers the body reads (loaded by the prologue) and writes (stored by the epilogues).</summary>
@@ -46,7 +45,7 @@ internal sealed class EmitContext
     readonly Dictionary<int, (Label Label, FlagState Flags)> faultStubs = new();
     FlagState instructionStartFlags = FlagState.InCpu;
 
-    public EmitContext(ILGenerator il, Region region, bool[] flagsLiveIn, Processor cpu)
+    public EmitContext(ILGenerator il, Region region, bool[] flagsLiveIn, bool stack32)
     {
         IL = il;
         Region = region;
@@ -54,7 +53,7 @@ internal sealed class EmitContext
         Insns = region.Insns;
         offsets = region.Offsets;
         this.flagsLiveIn = flagsLiveIn;
-        modelCpu = cpu;
+        Stack32 = stack32;
         for (int r = 0; r < 8; r++) regs[r] = il.DeclareLocal(typeof(uint));
         eip0 = il.DeclareLocal(typeof(uint));
         icount = il.DeclareLocal(typeof(long));
@@ -64,7 +63,7 @@ internal sealed class EmitContext
         tlbRef = il.DeclareLocal(typeof(byte).MakeByRefType());
         backingRef = il.DeclareLocal(typeof(byte).MakeByRefType());
         backingLen = il.DeclareLocal(typeof(int));
-        L = Members.Layout(cpu);
+        L = Members.Current;
         exitEip = il.DeclareLocal(typeof(uint));
         exitRetired = il.DeclareLocal(typeof(int));
         exitStatus = il.DeclareLocal(typeof(int));
@@ -105,14 +104,11 @@ internal sealed class EmitContext
     /// <summary>Whether the flags produced by the current instruction are read before being overwritten.</summary>
     public bool FlagsNeeded { get; set; } = true;
 
-    /// <summary>The processor the block is translated for (model and mode facts fixed at compile time).</summary>
-    public Processor ModelCpu => modelCpu;
-
     /// <summary>The entry's first instruction, where the body starts.</summary>
     public Label LoopHead { get; }
 
     /// <summary>The block's stack segment is 32-bit (checked on entry; see <see cref="EmitPrologue"/>).</summary>
-    public bool Stack32 { get; private set; }
+    public bool Stack32 { get; }
 
     /// <summary>The code segment is 32-bit (part of the cache key).</summary>
     public bool Code32 => (Block.Mode & BlockCache.ModeCode32) != 0;
@@ -135,7 +131,6 @@ internal sealed class EmitContext
         IL.Emit(OpCodes.Ldflda, Members.Gpr);
         IL.Emit(OpCodes.Stloc, state);
 
-        Stack32 = modelCpu.Stack32;
         var ok = IL.DefineLabel();
         SegmentField(SegReg.SS, Members.SegAttributesOffset);
         IL.Emit(OpCodes.Ldind_U2);

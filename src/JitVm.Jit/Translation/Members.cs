@@ -55,6 +55,9 @@ internal static class Members
 
     static int Off<T>(ref byte from, ref T field) => (int)Unsafe.ByteOffset(ref from, ref Unsafe.As<T, byte>(ref field));
 
+    /// <summary>The layout, once <see cref="Layout"/> has computed it (it is the same for every processor).</summary>
+    public static StateLayout Current => layout ?? throw new InvalidOperationException("the state layout is computed from a processor first");
+
     public static StateLayout Layout(Processor cpu)
     {
         if (layout is { } l) return l;

@@ -29,12 +29,37 @@ public sealed class Translator
     /// <summary>
     /// Translates the region entered at <paramref name="block"/>, the block at the processor's current CS:EIP: with
     /// a <paramref name="cache"/>, the blocks of the same page its direct branches reach are gathered in (see
-    /// <see cref="Region"/>); without one, the block alone.
+    /// <see cref="Region"/>); without one, the block alone. The members are registered as dependents of the entry.
     /// </summary>
     public TranslatedBlock Translate(DecodedBlock block, Processor cpu, BlockCache? cache = null)
     {
+        var job = Prepare(block, cpu, cache);
+        var tb = Compile(job);
+        job.RegisterDependents();
+        return tb;
+    }
+
+    /// <summary>
+    /// The part of a translation that reads the processor and the block cache (so it runs on the thread that runs
+    /// the guest): gathering the region and the facts the code is compiled for.
+    /// </summary>
+    public TranslationJob Prepare(DecodedBlock block, Processor cpu, BlockCache? cache = null)
+    {
         long start = Stopwatch.GetTimestamp();
+        Members.Layout(cpu);
         var region = cache is null ? Region.Single(block) : Region.Gather(block, cpu, cache, Emitters.ControlFlow.Successors, Emitters.ControlFlow.EndsInCall);
+        return new TranslationJob(region, cpu.Stack32, Stopwatch.GetElapsedTime(start));
+    }
+
+    /// <summary>
+    /// Generates and compiles the method for a prepared region. Touches neither the processor nor the cache, so it
+    /// may run on another thread; the caller installs the result (and checks the members are still valid).
+    /// </summary>
+    public TranslatedBlock Compile(TranslationJob job)
+    {
+        long start = Stopwatch.GetTimestamp();
+        var region = job.Region;
+        var block = region.Entry;
         var tb = new TranslatedBlock(region);
         var dm = new DynamicMethod($"x86_{block.Phys:X8}_{block.Mode:X}", typeof(int),
             [typeof(TranslatedBlock), typeof(Processor)], typeof(Translator).Module, skipVisibility: true);
@@ -45,7 +70,7 @@ public sealed class Translator
         var entries = new EmitterEntry?[n];
         for (int k = 0; k < n; k++) entries[k] = table.Find(insns[k].Code);
         bool[] flagsNeeded = FlagLiveness(entries, region, out bool[] liveIn);
-        var cx = new EmitContext(il, region, liveIn, cpu);
+        var cx = new EmitContext(il, region, liveIn, job.Stack32);
 
         cx.EmitPrologue();
         int inline = 0;
@@ -93,7 +118,6 @@ public sealed class Translator
             }
         }
         cx.EmitStubs();
-        foreach (var b in region.Blocks.Skip(1)) b.AddDependent(block);
 
         long emitted = Stopwatch.GetTimestamp();
         tb.Code = (TranslatedCode)dm.CreateDelegate(typeof(TranslatedCode), tb);
@@ -102,7 +126,7 @@ public sealed class Translator
         tb.InlineInstructions = inline;
         tb.IlBytes = il.ILOffset;
         tb.HasLoop = cx.LoopEmitted;
-        tb.CompileTime = Stopwatch.GetElapsedTime(start);
+        tb.CompileTime = Stopwatch.GetElapsedTime(start) + job.GatherTime;
         return tb;
     }
 
@@ -162,5 +186,42 @@ public sealed class Translator
             }
         }
         return needed;
+    }
+}
+
+/// <summary>A region gathered for translation, with the compile-time facts taken from the processor.</summary>
+public sealed class TranslationJob
+{
+    internal TranslationJob(Region region, bool stack32, TimeSpan gatherTime)
+    {
+        Region = region;
+        Stack32 = stack32;
+        GatherTime = gatherTime;
+    }
+
+    internal Region Region { get; }
+
+    /// <summary>The stack segment was 32-bit (the method checks it on entry).</summary>
+    public bool Stack32 { get; }
+
+    public TimeSpan GatherTime { get; }
+
+    public DecodedBlock Entry => Region.Entry;
+
+    /// <summary>Every block of the region is still valid (none was overwritten since it was gathered).</summary>
+    public bool StillValid
+    {
+        get
+        {
+            foreach (var b in Region.Blocks)
+                if (!b.Valid) return false;
+            return true;
+        }
+    }
+
+    /// <summary>Records the entry as a dependent of the other members (a write over any of them drops the translation).</summary>
+    public void RegisterDependents()
+    {
+        for (int m = 1; m < Region.Count; m++) Region.Blocks[m].AddDependent(Region.Entry);
     }
 }
