@@ -135,7 +135,27 @@ public class RandomProgramTests
                 a.mov(cx, (ushort)rng.Next(0, 8));
                 a.mov(si, (ushort)rng.Next(0x1000, 0x1100));
                 a.mov(di, (ushort)rng.Next(0x1100, 0x1200));
-                switch (rng.Next(4)) { case 0: a.rep.movsb(); break; case 1: a.rep.stosw(); break; case 2: a.repe.cmpsb(); break; default: a.repne.scasb(); break; }
+                if (rng.Next(2) == 0)
+                {
+                    switch (rng.Next(4)) { case 0: a.rep.movsb(); break; case 1: a.rep.stosw(); break; case 2: a.repe.cmpsb(); break; default: a.repne.scasb(); break; }
+                    break;
+                }
+                // Single string elements (translated inline), either direction, 16- or 32-bit addressing (ESI/EDI
+                // near the top of 64 KiB now and then, so 16-bit pointers wrap and 32-bit ones pass the limit).
+                if (rng.Next(2) == 0) a.std(); else a.cld();
+                if (rng.Next(4) == 0) a.mov(si, (ushort)(0xFFFF - rng.Next(0, 4)));
+                switch (rng.Next(9))
+                {
+                    case 0: a.movsb(); break;
+                    case 1: a.movsw(); break;
+                    case 2: a.movsd(); break;
+                    case 3: a.stosb(); break;
+                    case 4: a.stosw(); break;
+                    case 5: a.stosd(); break;
+                    case 6: a.lodsb(); break;
+                    case 7: a.lodsw(); break;
+                    default: a.db(0x67); a.lodsd(); break;       // 32-bit addressing: ESI as a whole
+                }
                 break;
             case 14:
                 a.cmp(R32[rng.Next(7)], R32[rng.Next(7)]);

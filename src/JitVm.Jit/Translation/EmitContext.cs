@@ -547,6 +547,23 @@ internal sealed class EmitContext
 
     // ------------------------------------------------------------------ stack
 
+    /// <summary>Pushes a string instruction's pointer step: -<paramref name="bytes"/> when DF is set, else +<paramref name="bytes"/>.</summary>
+    public void LoadStringDelta(int bytes)
+    {
+        var up = IL.DefineLabel();
+        var done = IL.DefineLabel();
+        StateAddress(L.Flags);
+        IL.Emit(OpCodes.Ldind_U4);
+        Const(Processor.FlagDF);
+        IL.Emit(OpCodes.And);
+        IL.Emit(OpCodes.Brfalse, up);
+        IL.Emit(OpCodes.Ldc_I4, -bytes);
+        IL.Emit(OpCodes.Br, done);
+        IL.MarkLabel(up);
+        IL.Emit(OpCodes.Ldc_I4, bytes);
+        IL.MarkLabel(done);
+    }
+
     /// <summary>Pushes the stack pointer moved by <paramref name="delta"/> (SP wraps at 64 KiB on a 16-bit stack).</summary>
     public void StackOffset(int delta)
     {

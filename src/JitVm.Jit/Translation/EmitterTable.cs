@@ -26,6 +26,8 @@ internal enum FlagUse : byte
     /// flags are read later.
     /// </summary>
     Merges = 32,
+    /// <summary>Inline only without a REP/REPNE prefix and not on the 286 (string instructions); otherwise interpreted.</summary>
+    NoRepeat = 64,
 }
 
 internal sealed record EmitterEntry(Emitter Emit, FlagUse Flags);
@@ -47,6 +49,7 @@ internal sealed class EmitterTable
         Emitters.ShiftRotate.Register(t);
         Emitters.MulDiv.Register(t);
         Emitters.Conditional.Register(t);
+        Emitters.Strings.Register(t);
         return t;
     }
 

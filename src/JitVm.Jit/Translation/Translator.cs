@@ -48,7 +48,7 @@ public sealed class Translator
         long start = Stopwatch.GetTimestamp();
         Members.Layout(cpu);
         var region = cache is null ? Region.Single(block) : Region.Gather(block, cpu, cache, Emitters.ControlFlow.Successors, Emitters.ControlFlow.EndsInCall);
-        return new TranslationJob(region, cpu.Stack32, Stopwatch.GetElapsedTime(start));
+        return new TranslationJob(region, cpu.Stack32, cpu.Model.Is286, Stopwatch.GetElapsedTime(start));
     }
 
     /// <summary>
@@ -68,7 +68,13 @@ public sealed class Translator
         int n = insns.Length;
 
         var entries = new EmitterEntry?[n];
-        for (int k = 0; k < n; k++) entries[k] = table.Find(insns[k].Code);
+        for (int k = 0; k < n; k++)
+        {
+            var e = table.Find(insns[k].Code);
+            if (e is not null && (e.Flags & FlagUse.NoRepeat) != 0 &&
+                (job.Is286 || (insns[k].Prefixes & (InsnPrefix.Rep | InsnPrefix.Repne)) != 0)) e = null;
+            entries[k] = e;
+        }
         bool[] flagsNeeded = FlagLiveness(entries, region, out bool[] liveIn);
         var cx = new EmitContext(il, region, liveIn, job.Stack32);
 
@@ -192,10 +198,11 @@ public sealed class Translator
 /// <summary>A region gathered for translation, with the compile-time facts taken from the processor.</summary>
 public sealed class TranslationJob
 {
-    internal TranslationJob(Region region, bool stack32, TimeSpan gatherTime)
+    internal TranslationJob(Region region, bool stack32, bool is286, TimeSpan gatherTime)
     {
         Region = region;
         Stack32 = stack32;
+        Is286 = is286;
         GatherTime = gatherTime;
     }
 
@@ -205,6 +212,9 @@ public sealed class TranslationJob
     public bool Stack32 { get; }
 
     public TimeSpan GatherTime { get; }
+
+    /// <summary>The model is a 286 (whose faulting string instructions stay in the interpreter).</summary>
+    public bool Is286 { get; }
 
     public DecodedBlock Entry => Region.Entry;
 

@@ -1,0 +1,90 @@
+using System.Reflection.Emit;
+using Iced.Intel;
+using JitVm.Cpu;
+using JitVm.Cpu.Decoding;
+using JitVm.Jit.Translation;
+
+namespace JitVm.Jit.Emitters;
+
+/// <summary>
+/// MOVS, STOS, LODS without a REP prefix — mirror of the single-element path of JitVm.Cpu/Instructions/Strings.cs.
+/// The access (or both, for MOVS) comes first, so a fault commits nothing; then the pointers move by the operand
+/// size, down when DF is set, within the address size (16-bit addressing changes only the low words). Repeated
+/// forms and the 286 (whose faulting string instructions leave pointers stepped) run in the interpreter.
+/// </summary>
+internal static class Strings
+{
+    enum Kind { Movs, Stos, Lods }
+
+    static bool Emit(EmitContext cx, ref Insn i, Kind kind, int bits)
+    {
+        var il = cx.IL;
+        int bytes = bits / 8;
+        uint mask = i.EaMask;
+        var src = cx.Temp(0);
+        var dst = cx.Temp(1);
+        var v = cx.Temp(2);
+        if (kind != Kind.Stos)
+        {
+            cx.LoadReg(Processor.ESI, 32);
+            cx.Const(mask);
+            il.Emit(OpCodes.And);
+            il.Emit(OpCodes.Stloc, src);
+            cx.Read(i.Seg, bytes, src);
+        }
+        else cx.LoadReg(Processor.EAX, bits);
+        il.Emit(OpCodes.Stloc, v);
+        if (kind != Kind.Lods)
+        {
+            cx.LoadReg(Processor.EDI, 32);
+            cx.Const(mask);
+            il.Emit(OpCodes.And);
+            il.Emit(OpCodes.Stloc, dst);
+            cx.Write(SegReg.ES, bytes, dst, v);
+        }
+        if (kind == Kind.Lods)
+        {
+            il.Emit(OpCodes.Ldloc, v);
+            cx.StoreReg(Processor.EAX, bits);
+        }
+        if (kind != Kind.Stos) Step(cx, Processor.ESI, mask, bytes);
+        if (kind != Kind.Lods) Step(cx, Processor.EDI, mask, bytes);
+        return true;
+    }
+
+    // p = (p & ~mask) | ((p + delta) & mask), delta = DF ? -bytes : bytes.
+    static void Step(EmitContext cx, int reg, uint mask, int bytes)
+    {
+        var il = cx.IL;
+        if (mask != 0xFFFFFFFF)
+        {
+            cx.LoadReg(reg, 32);
+            cx.Const(~mask);
+            il.Emit(OpCodes.And);
+        }
+        cx.LoadReg(reg, 32);
+        cx.LoadStringDelta(bytes);
+        il.Emit(OpCodes.Add);
+        if (mask != 0xFFFFFFFF)
+        {
+            cx.Const(mask);
+            il.Emit(OpCodes.And);
+            il.Emit(OpCodes.Or);
+        }
+        cx.StoreReg(reg, 32);
+    }
+
+    internal static void Register(EmitterTable t)
+    {
+        const FlagUse F = FlagUse.Faults | FlagUse.NoRepeat;
+        t.Add(Code.Movsb_m8_m8, (EmitContext cx, ref Insn i) => Emit(cx, ref i, Kind.Movs, 8), F);
+        t.Add(Code.Movsw_m16_m16, (EmitContext cx, ref Insn i) => Emit(cx, ref i, Kind.Movs, 16), F);
+        t.Add(Code.Movsd_m32_m32, (EmitContext cx, ref Insn i) => Emit(cx, ref i, Kind.Movs, 32), F);
+        t.Add(Code.Stosb_m8_AL, (EmitContext cx, ref Insn i) => Emit(cx, ref i, Kind.Stos, 8), F);
+        t.Add(Code.Stosw_m16_AX, (EmitContext cx, ref Insn i) => Emit(cx, ref i, Kind.Stos, 16), F);
+        t.Add(Code.Stosd_m32_EAX, (EmitContext cx, ref Insn i) => Emit(cx, ref i, Kind.Stos, 32), F);
+        t.Add(Code.Lodsb_AL_m8, (EmitContext cx, ref Insn i) => Emit(cx, ref i, Kind.Lods, 8), F);
+        t.Add(Code.Lodsw_AX_m16, (EmitContext cx, ref Insn i) => Emit(cx, ref i, Kind.Lods, 16), F);
+        t.Add(Code.Lodsd_EAX_m32, (EmitContext cx, ref Insn i) => Emit(cx, ref i, Kind.Lods, 32), F);
+    }
+}
