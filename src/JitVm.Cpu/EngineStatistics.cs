@@ -38,8 +38,14 @@ public sealed record EngineStatistics
     /// <summary>Host time spent compiling, in total.</summary>
     public TimeSpan? CompileTime { get; init; }
 
-    /// <summary>The median compile time of one block.</summary>
+    /// <summary>The median compile time of one translation (a block, or a region of several).</summary>
     public TimeSpan? MedianCompileTime { get; init; }
+
+    /// <summary>Guest blocks inside the translations compiled (a region counts each of its blocks).</summary>
+    public long? BlocksTranslated { get; init; }
+
+    /// <summary>The median over translations of compile time divided by the guest blocks translated.</summary>
+    public TimeSpan? MedianCompileTimePerBlock { get; init; }
 
     /// <summary>Block lookups by the dispatcher.</summary>
     public long CacheLookups { get; init; }

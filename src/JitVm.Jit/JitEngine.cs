@@ -30,6 +30,7 @@ public sealed class JitEngine : IExecutionEngine, IBlockTranslator, ICodeInvalid
     readonly Interpreter interpreter;
     readonly Translator translator = new();
     readonly List<TimeSpan> compileTimes = new();
+    readonly List<TimeSpan> perBlockTimes = new();
     readonly Queue<TranslatedBlock> live = new();
     readonly Dictionary<uint, (int Count, long Since)> pageWrites = new();
 
@@ -92,6 +93,8 @@ public sealed class JitEngine : IExecutionEngine, IBlockTranslator, ICodeInvalid
             BlocksCompiled = BlocksCompiled,
             CompileTime = TotalCompileTime,
             MedianCompileTime = MedianCompileTime,
+            BlocksTranslated = BlocksTranslated,
+            MedianCompileTimePerBlock = Median(perBlockTimes),
             CacheLookups = blocks.Lookups,
             CacheHits = blocks.Lookups - blocks.Misses,
             CacheMisses = blocks.Misses,
@@ -101,16 +104,18 @@ public sealed class JitEngine : IExecutionEngine, IBlockTranslator, ICodeInvalid
         };
     }
 
-    /// <summary>The median time to translate one block (IL generation plus RyuJIT).</summary>
-    public TimeSpan MedianCompileTime
+    /// <summary>The median time to translate one region (gathering, IL generation and RyuJIT).</summary>
+    public TimeSpan MedianCompileTime => Median(compileTimes);
+
+    /// <summary>Guest blocks inside the translations compiled so far.</summary>
+    public long BlocksTranslated { get; private set; }
+
+    static TimeSpan Median(List<TimeSpan> times)
     {
-        get
-        {
-            if (compileTimes.Count == 0) return TimeSpan.Zero;
-            var sorted = compileTimes.ToArray();
-            Array.Sort(sorted);
-            return sorted[sorted.Length / 2];
-        }
+        if (times.Count == 0) return TimeSpan.Zero;
+        var sorted = times.ToArray();
+        Array.Sort(sorted);
+        return sorted[sorted.Length / 2];
     }
 
     public TranslatedCode? Translate(DecodedBlock block)
@@ -188,6 +193,8 @@ public sealed class JitEngine : IExecutionEngine, IBlockTranslator, ICodeInvalid
         BlocksCompiled++;
         TotalCompileTime += tb.CompileTime;
         compileTimes.Add(tb.CompileTime);
+        perBlockTimes.Add(tb.CompileTime / tb.BlockCount);
+        BlocksTranslated += tb.BlockCount;
         InlineInstructions += tb.InlineInstructions;
         InterpretedInstructionsInTranslations += tb.Insns.Length - tb.InlineInstructions;
     }

@@ -60,7 +60,15 @@ public class EngineSelectionTests
         Assert.Equal(0xFF, result.PostCode);
         var s = ((IEngineStatistics)m.Engine).GetStatistics();
         // auto compiles in the background: how much of this short run was translated depends on host timing.
-        if (engine == "jit") Assert.True(s.TranslatedInstructions > 0, "nothing ran translated");
+        if (engine == "jit")
+        {
+            Assert.True(s.TranslatedInstructions > 0, "nothing ran translated");
+            Assert.True(s.BlocksTranslated >= s.BlocksCompiled && s.BlocksCompiled > 0);
+            Assert.True(s.MedianCompileTimePerBlock <= s.MedianCompileTime && s.MedianCompileTime > TimeSpan.Zero);
+            string text = RunCommand.FormatStats((IEngineStatistics)m.Engine, result);
+            Assert.Contains($"compiled={s.BlocksCompiled} (guest blocks {s.BlocksTranslated})", text);
+            Assert.Matches(@"average=\d+us median=\d+us median-per-block=\d+us", text);
+        }
         Assert.Equal(result.Instructions, s.InterpretedInstructions + s.TranslatedInstructions);
     }
 

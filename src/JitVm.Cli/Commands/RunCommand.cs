@@ -212,7 +212,10 @@ internal static class RunCommand
             static string Opt(long? v) => v is { } x ? x.ToString() : "-";
             static string Ms(TimeSpan? t) => t is { } x ? $"{x.TotalMilliseconds:F1}ms" : "-";
             sb.AppendLine($"instructions: interpreted={s.InterpretedInstructions} translated={Opt(s.TranslatedInstructions)} total={s.Instructions}");
-            sb.AppendLine($"blocks: decoded={s.BlocksDecoded} live={s.LiveBlocks} compiled={Opt(s.BlocksCompiled)} compile-time={Ms(s.CompileTime)} median={Ms(s.MedianCompileTime)}");
+            static string Us(TimeSpan? t) => t is { } x ? $"{x.TotalMicroseconds:F0}us" : "-";
+            string average = s.CompileTime is { } total && s.BlocksCompiled is > 0 ? Us(total / s.BlocksCompiled.Value) : "-";
+            sb.AppendLine($"blocks: decoded={s.BlocksDecoded} live={s.LiveBlocks} compiled={Opt(s.BlocksCompiled)} (guest blocks {Opt(s.BlocksTranslated)}) " +
+                          $"compile-time={Ms(s.CompileTime)} average={average} median={Us(s.MedianCompileTime)} median-per-block={Us(s.MedianCompileTimePerBlock)}");
             sb.AppendLine($"cache: lookups={s.CacheLookups} hits={s.CacheHits} misses={s.CacheMisses} invalidated={s.Invalidations} evicted={Opt(s.Evictions)} flushes={s.CacheFlushes}");
         }
         sb.AppendLine($"speed: {r.Mips:F1} MIPS over {r.Seconds:F3} s");
