@@ -27,6 +27,12 @@ internal sealed class EmitContext
     readonly Label[] memberLabels;
     /// <summary>Per member: the flags are read before being overwritten from its first instruction on.</summary>
     readonly bool[] flagsLiveIn;
+    /// <summary>
+    /// Per member: reached by exactly one edge of the region, from a member emitted before it (and not the entry,
+    /// which the dispatcher enters too). Such an edge hands its compile-time flag state over instead of storing it.
+    /// </summary>
+    readonly bool[] singleEdge;
+    readonly FlagState?[] handedOver;
     /// <summary>Member being emitted, and the index of its first instruction.</summary>
     int member, memberStart;
 
@@ -45,7 +51,7 @@ internal sealed class EmitContext
     readonly Dictionary<int, (Label Label, FlagState Flags)> faultStubs = new();
     FlagState instructionStartFlags = FlagState.InCpu;
 
-    public EmitContext(ILGenerator il, Region region, bool[] flagsLiveIn, bool stack32)
+    public EmitContext(ILGenerator il, Region region, bool[] flagsLiveIn, bool[] singleEdge, bool stack32)
     {
         IL = il;
         Region = region;
@@ -53,6 +59,8 @@ internal sealed class EmitContext
         Insns = region.Insns;
         offsets = region.Offsets;
         this.flagsLiveIn = flagsLiveIn;
+        this.singleEdge = singleEdge;
+        handedOver = new FlagState?[region.Count];
         Stack32 = stack32;
         for (int r = 0; r < 8; r++) regs[r] = il.DeclareLocal(typeof(uint));
         eip0 = il.DeclareLocal(typeof(uint));
@@ -87,7 +95,7 @@ internal sealed class EmitContext
         member = m;
         memberStart = Region.FirstInsn[m];
         if (m != 0) IL.MarkLabel(memberLabels[m]);
-        Flags = FlagState.InCpu;
+        Flags = handedOver[m] ?? FlagState.InCpu;
     }
 
     /// <summary>Instructions of the current member retired once <paramref name="flatCount"/> instructions of the region's list are.</summary>
@@ -704,7 +712,8 @@ internal sealed class EmitContext
 
     void EdgeBody(int target, int status)
     {
-        if (flagsLiveIn[target]) FlushFlags();
+        if (singleEdge[target] && target > member) handedOver[target] = Flags;
+        else if (flagsLiveIn[target]) FlushFlags();
         IL.Emit(OpCodes.Ldloc, icount);
         IL.Emit(OpCodes.Ldc_I8, (long)Local(Index + 1));
         IL.Emit(OpCodes.Add);

@@ -75,8 +75,8 @@ public sealed class Translator
                 (job.Is286 || (insns[k].Prefixes & (InsnPrefix.Rep | InsnPrefix.Repne)) != 0)) e = null;
             entries[k] = e;
         }
-        bool[] flagsNeeded = FlagLiveness(entries, region, out bool[] liveIn);
-        var cx = new EmitContext(il, region, liveIn, job.Stack32);
+        bool[] flagsNeeded = FlagLiveness(entries, region, out bool[] liveIn, out bool[] singleEdge);
+        var cx = new EmitContext(il, region, liveIn, singleEdge, job.Stack32);
 
         cx.EmitPrologue();
         int inline = 0;
@@ -142,7 +142,7 @@ public sealed class Translator
     /// reads them before producing its own. Exits out of the region, interpreted instructions and instructions
     /// that can fault count as readers (a fault makes the flags before it architecturally visible).
     /// </summary>
-    static bool[] FlagLiveness(EmitterEntry?[] entries, Region region, out bool[] liveIn)
+    static bool[] FlagLiveness(EmitterEntry?[] entries, Region region, out bool[] liveIn, out bool[] singleEdge)
     {
         int n = entries.Length;
         var needed = new bool[n];
@@ -167,6 +167,13 @@ public sealed class Translator
                 if (t >= 0 && region.ByteOffsets[t] <= region.ByteOffsets[m]) exits[m] = true;
             }
         }
+        // Members reached by exactly one edge (return sites are reached by every RET of the region: never single).
+        var edges = new int[region.Count];
+        for (int m = 0; m < region.Count; m++)
+            foreach (int t in successors[m]) edges[t]++;
+        singleEdge = new bool[region.Count];
+        for (int t = 1; t < region.Count; t++) singleEdge[t] = edges[t] == 1 && !region.ReturnSites.Contains(t);
+
         bool changed = true;
         while (changed)
         {
