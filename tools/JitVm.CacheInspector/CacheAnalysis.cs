@@ -37,10 +37,12 @@ public static class CacheAnalysis
     /// <summary>Analyses the heap of <paramref name="runtime"/> (whose process must be suspended, or a dump).</summary>
     /// <param name="top">How many of the largest translations to list.</param>
     /// <param name="byTypeTop">How many types to list in the managed footprint.</param>
-    public static CacheReport Analyze(ClrRuntime runtime, int top = 10, int byTypeTop = 8)
+    /// <param name="paths">For how many stale translations to show what keeps them.</param>
+    public static CacheReport Analyze(ClrRuntime runtime, int top = 10, int byTypeTop = 8, int paths = 3)
     {
         ArgumentOutOfRangeException.ThrowIfNegative(top);
         ArgumentOutOfRangeException.ThrowIfNegative(byTypeTop);
+        ArgumentOutOfRangeException.ThrowIfNegative(paths);
         var heap = runtime.Heap;
         if (!heap.CanWalkHeap)
             throw new InspectionException("the managed heap cannot be walked (the process stopped inside a garbage collection); try again");
@@ -67,11 +69,14 @@ public static class CacheAnalysis
 
         var reachable = translations.Where(t => marked.Contains(t.Address)).ToList();
         var blocks = new List<BlockInfo>(reachable.Count);
+        var retention = new List<RetentionPath>();
         long nativeBytes = 0, resolved = 0, stale = 0;
         foreach (var tb in reachable)
         {
             var info = Describe(runtime, tb);
             blocks.Add(info);
+            if (info.Stale && retention.Count < paths)
+                retention.Add(new RetentionPath(tb.Address, info.Phys, PathTo(heap, marked, tb.Address)));
             if (info.NativeBytes is { } n)
             {
                 nativeBytes += n;
@@ -91,6 +96,7 @@ public static class CacheAnalysis
                 Reachable = reachable.Count,
                 Unreachable = translations.Count - reachable.Count,
                 ReachableStale = stale,
+                StaleRetention = retention,
             },
             ReachableDynamicMethods = dynamicMethods.Count(marked.Contains),
             NativeCode = new NativeCode { Bytes = nativeBytes, Resolved = resolved, Unknown = reachable.Count - resolved },
@@ -105,24 +111,63 @@ public static class CacheAnalysis
     static string VersionOf(ClrInfo clr) =>
         clr.Version.Major != 0 ? clr.Version.ToString() : Path.GetFileName(Path.GetDirectoryName(clr.ModuleInfo.FileName)) ?? "unknown";
 
-    /// <summary>The objects a GC would keep: everything reachable from the strong roots (and through dependent handles).</summary>
-    static HashSet<ulong> Mark(ClrHeap heap)
+    /// <summary>
+    /// The objects a GC would keep: everything reachable from the strong roots (and through dependent handles),
+    /// breadth first, each with the object it was first reached from (0 for a root), so that the path to it is a
+    /// shortest one.
+    /// </summary>
+    sealed class Marking
     {
-        var marked = new HashSet<ulong>();
-        var pending = new Stack<ulong>();
+        public readonly Dictionary<ulong, ulong> Parent = new();
+        public readonly Dictionary<ulong, ClrRootKind> RootKind = new();
+        public int Count => Parent.Count;
+        public bool Contains(ulong address) => Parent.ContainsKey(address);
+    }
+
+    static Marking Mark(ClrHeap heap)
+    {
+        var m = new Marking();
+        var pending = new Queue<ulong>();
         foreach (var root in heap.EnumerateRoots())
         {
             ulong a = root.Object.Address;
-            if (a != 0 && marked.Add(a)) pending.Push(a);
+            if (a == 0 || !m.Parent.TryAdd(a, 0)) continue;
+            m.RootKind[a] = root.RootKind;
+            pending.Enqueue(a);
         }
-        while (pending.TryPop(out ulong a))
+        while (pending.TryDequeue(out ulong a))
         {
             var o = heap.GetObject(a);
             if (!o.IsValid) continue;
             foreach (ulong r in o.EnumerateReferenceAddresses(carefully: true, considerDependantHandles: true))
-                if (marked.Add(r)) pending.Push(r);
+                if (m.Parent.TryAdd(r, a)) pending.Enqueue(r);
         }
-        return marked;
+        return m;
+    }
+
+    /// <summary>How <paramref name="address"/> is reached: the root's kind, then each object's type and the field that leads on.</summary>
+    static List<string> PathTo(ClrHeap heap, Marking m, ulong address)
+    {
+        var chain = new List<ulong>();
+        for (ulong a = address; a != 0 && chain.Count < 1000; a = m.Parent[a]) chain.Add(a);
+        chain.Reverse();
+        var path = new List<string> { m.RootKind.TryGetValue(chain[0], out var kind) ? kind.ToString() : "?" };
+        for (int i = 0; i < chain.Count; i++)
+        {
+            var o = heap.GetObject(chain[i]);
+            string step = o.Type?.Name ?? "?";
+            if (i + 1 < chain.Count)
+            {
+                foreach (var r in o.EnumerateReferencesWithFields(carefully: true, considerDependantHandles: true))
+                {
+                    if (r.Object.Address != chain[i + 1]) continue;
+                    step += r.IsArrayElement ? " []" : r.IsDependentHandle ? " (dependent handle)" : r.Field is { } f ? $" .{f.Name}" : "";
+                    break;
+                }
+            }
+            path.Add(step);
+        }
+        return path;
     }
 
     static BlockInfo Describe(ClrRuntime runtime, ClrObject tb)

@@ -54,7 +54,16 @@ public sealed record TranslationCounts
     /// longer points at them (<c>TranslatorData</c>), so only the engine's bookkeeping holds them.
     /// </summary>
     public required long ReachableStale { get; init; }
+
+    /// <summary>What keeps the first few stale translations alive: a shortest path from a GC root.</summary>
+    public required IReadOnlyList<RetentionPath> StaleRetention { get; init; }
 }
+
+/// <summary>
+/// A chain of references from a GC root to a translation: the root's kind, then each object's type with the field
+/// (or array element) that leads to the next.
+/// </summary>
+public sealed record RetentionPath(ulong Address, uint Phys, IReadOnlyList<string> Path);
 
 /// <summary>Native code of the reachable translations (RyuJIT's output for their DynamicMethods).</summary>
 public sealed record NativeCode

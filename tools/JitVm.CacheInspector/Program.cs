@@ -7,7 +7,7 @@ namespace JitVm.CacheInspector;
 /// <summary>
 /// <c>jitvm-cacheinspect</c>: the JIT's translation cache of a running jitvm (or of a dump) as the CLR sees it.
 /// <code>
-/// --pid N | --dump FILE  [--top N] [--json]
+/// --pid N | --dump FILE  [--top N] [--types N] [--paths N] [--json]
 /// </code>
 /// Exit codes: 0 report printed, 2 the target could not be inspected (one line on stderr says why).
 /// </summary>
@@ -19,12 +19,13 @@ public static class Program
         var dump = new Option<string?>("--dump") { Description = "Read a core dump of a jitvm process instead" };
         var top = new Option<int>("--top") { Description = "Largest translations to list", DefaultValueFactory = _ => 10 };
         var types = new Option<int>("--types") { Description = "Types to list in the managed bytes held by the translations", DefaultValueFactory = _ => 8 };
+        var paths = new Option<int>("--paths") { Description = "Stale translations to show a retention path (from a GC root) for", DefaultValueFactory = _ => 3 };
         var json = new Option<bool>("--json") { Description = "Print the report as one JSON object" };
         var root = new RootCommand("Report the JitVm translation cache of a jitvm process or dump: live and garbage translations, native code, managed bytes")
         {
-            pid, dump, top, types, json,
+            pid, dump, top, types, paths, json,
         };
-        root.SetAction(r => Inspect(r.GetValue(pid), r.GetValue(dump), r.GetValue(top), r.GetValue(types), r.GetValue(json)));
+        root.SetAction(r => Inspect(r.GetValue(pid), r.GetValue(dump), r.GetValue(top), r.GetValue(types), r.GetValue(paths), r.GetValue(json)));
 
         var parse = root.Parse(args);
         if (parse.Errors.Count > 0) return Fail(parse.Errors[0].Message);
@@ -49,17 +50,17 @@ public static class Program
         return 2;
     }
 
-    static int Inspect(int? pid, string? dump, int top, int types, bool json)
+    static int Inspect(int? pid, string? dump, int top, int types, int paths, bool json)
     {
         if (pid.HasValue == (dump is not null)) return Fail("give either --pid N or --dump FILE");
-        if (top < 0 || types < 0) return Fail("--top and --types must not be negative");
+        if (top < 0 || types < 0 || paths < 0) return Fail("--top, --types and --paths must not be negative");
         var sw = Stopwatch.StartNew();
         CacheReport report;
         string source;
         using (var target = pid is { } p ? InspectionTarget.Attach(p) : InspectionTarget.Open(dump!))
         {
             source = target.Description;
-            report = CacheAnalysis.Analyze(target.Runtime, top, types);
+            report = CacheAnalysis.Analyze(target.Runtime, top, types, paths);
         }
         if (json)
             Console.WriteLine(JsonSerializer.Serialize(report, JsonOptions));

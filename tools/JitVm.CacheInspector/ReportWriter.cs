@@ -13,6 +13,8 @@ public static class ReportWriter
         var t = r.Translations;
         w.WriteLine($"translations: {t.Reachable:N0} reachable ({t.ReachableStale:N0} stale: their block was invalidated or dropped them), " +
                     $"{t.Unreachable:N0} unreachable (garbage not yet collected)");
+        foreach (var p in t.StaleRetention)
+            w.WriteLine($"  stale 0x{p.Phys:x8} kept by: {string.Join(" -> ", p.Path)}");
         w.WriteLine($"dynamic methods: {r.ReachableDynamicMethods:N0} reachable");
         w.WriteLine($"native code: {r.NativeCode.Bytes:N0} bytes in {r.NativeCode.Resolved:N0} translations ({r.NativeCode.Unknown:N0} unknown)");
         w.WriteLine($"managed heap held by the translations: {r.Heap.Bytes:N0} bytes in {r.Heap.Objects:N0} objects");
