@@ -30,6 +30,7 @@ public sealed class JitEngine : IExecutionEngine, IBlockTranslator, ICodeInvalid
     readonly Translator translator = new();
     readonly List<TimeSpan> compileTimes = new();
     readonly Queue<TranslatedBlock> live = new();
+    int keptAtSweep, compiledSinceSweep;
     readonly Dictionary<uint, (int Count, long Since)> pageWrites = new();
 
     public JitEngine(Processor cpu, int threshold = DefaultThreshold)
@@ -99,9 +100,11 @@ public sealed class JitEngine : IExecutionEngine, IBlockTranslator, ICodeInvalid
             ThrashRefusals++;
             return null;
         }
+        if (compiledSinceSweep >= Math.Max(keptAtSweep, 1)) Sweep();
         if (live.Count >= MaxTranslations) Evict();
         var tb = translator.Translate(block, interpreter.Cpu, interpreter.Blocks);
         live.Enqueue(tb);
+        compiledSinceSweep++;
         block.Translation = tb.Code;
         block.TranslatorData = tb;
         BlocksCompiled++;
@@ -121,6 +124,23 @@ public sealed class JitEngine : IExecutionEngine, IBlockTranslator, ICodeInvalid
             return false;
         }
         return w.Count >= ThrashLimit;
+    }
+
+    /// <summary>
+    /// Drops the translations whose code has been overwritten since they were compiled: the block cache forgets an
+    /// invalidated block (or a region whose member was written), but this queue would keep the translation, its
+    /// DynamicMethod and native code, and the dead block until eviction reached it. Runs once as many translations
+    /// have been compiled as the last sweep kept, so it costs O(1) per translation amortised.
+    /// </summary>
+    void Sweep()
+    {
+        for (int n = live.Count; n > 0; n--)
+        {
+            var t = live.Dequeue();
+            if (t.Block.Valid && ReferenceEquals(t.Block.TranslatorData, t)) live.Enqueue(t);
+        }
+        keptAtSweep = live.Count;
+        compiledSinceSweep = 0;
     }
 
     void Evict()
@@ -148,5 +168,9 @@ public sealed class JitEngine : IExecutionEngine, IBlockTranslator, ICodeInvalid
         pageWrites[page] = pageWrites.TryGetValue(page, out var w) && now - w.Since <= ThrashWindow ? (w.Count + 1, w.Since) : (1, now);
     }
 
-    public void InvalidateAllCode() => live.Clear();
+    public void InvalidateAllCode()
+    {
+        live.Clear();
+        keptAtSweep = compiledSinceSweep = 0;
+    }
 }

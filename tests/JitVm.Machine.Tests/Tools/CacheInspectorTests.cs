@@ -45,7 +45,7 @@ public class CacheInspectorTests
             // --engine jit compiles each block before it first runs; in 2 s the guest has rewritten its code many times.
             Assert.False(child.WaitForExit(2000), $"jitvm exited early ({(child.HasExited ? child.ExitCode : 0)}): {stderr}");
             using var target = InspectionTarget.Attach(child.Id);
-            report = CacheAnalysis.Analyze(target.Runtime);
+            report = CacheAnalysis.Analyze(target.Runtime, paths: int.MaxValue);
         }
         finally
         {
@@ -62,6 +62,12 @@ public class CacheInspectorTests
         Assert.True(engine.Reachable);
         long reachable = report.Translations.Reachable;
         Assert.True(reachable > 0, "no reachable TranslatedBlock");
+        // Translations of code the guest has since overwritten must not be kept: far fewer are reachable than were compiled.
+        Assert.True(engine.BlocksCompiled > reachable, $"{engine.BlocksCompiled} compiled, {reachable} reachable ({report.Translations.ReachableStale} stale)");
+        // The stale ones left wait in the engine's queue for its next sweep; nothing else may hold them.
+        Assert.Equal(report.Translations.ReachableStale, report.Translations.StaleRetention.Count);
+        foreach (var p in report.Translations.StaleRetention)
+            Assert.True(p.Path.Contains("JitVm.Jit.JitEngine .live"), $"stale 0x{p.Phys:x} kept by {string.Join(" -> ", p.Path)}");
         Assert.True(reachable <= engine.LiveQueue + 4, $"{reachable} reachable translations, {engine.LiveQueue} in the engine's live queue");
         Assert.True(reachable <= MaxTranslations, $"{reachable} reachable translations");
         Assert.True(report.ReachableDynamicMethods >= reachable, $"{report.ReachableDynamicMethods} DynamicMethods for {reachable} translations");
