@@ -27,11 +27,15 @@ public sealed class JitEngine : IExecutionEngine, IBlockTranslator, ICodeInvalid
     public const int ThrashLimit = 4;
     public const long ThrashWindow = 50_000_000;
 
+    /// <summary>Dispatches a refused block waits (on top of the threshold) before the thrash check is made again.</summary>
+    public const int RefusalBackoff = 4096;
+
     readonly Interpreter interpreter;
     readonly Translator translator = new();
     readonly List<TimeSpan> compileTimes = new();
     readonly List<TimeSpan> perBlockTimes = new();
     readonly Queue<TranslatedBlock> live = new();
+    int keptAtSweep, compiledSinceSweep;
     readonly Dictionary<uint, (int Count, long Since)> pageWrites = new();
 
     // Background compilation: jobs gathered on the guest thread, compiled on a worker, installed back on the guest
@@ -125,7 +129,9 @@ public sealed class JitEngine : IExecutionEngine, IBlockTranslator, ICodeInvalid
         if (block.TranslatorData is TranslationJob) return null;                  // being compiled
         if (pageWrites.Count > 0 && Thrashing(block.Phys >> PhysicalMemory.PageShift))
         {
+            // Ask again only after a while: the page's count is a dictionary lookup, not for every dispatch.
             ThrashRefusals++;
+            block.ExecutionCount = -RefusalBackoff;
             return null;
         }
         var job = translator.Prepare(block, interpreter.Cpu, interpreter.Blocks);
@@ -185,9 +191,11 @@ public sealed class JitEngine : IExecutionEngine, IBlockTranslator, ICodeInvalid
     void Install(TranslationJob job, TranslatedBlock tb)
     {
         var block = job.Entry;
+        if (compiledSinceSweep >= Math.Max(keptAtSweep, 1)) Sweep();
         if (live.Count >= MaxTranslations) Evict();
         job.RegisterDependents();
         live.Enqueue(tb);
+        compiledSinceSweep++;
         block.Translation = tb.Code;
         block.TranslatorData = tb;
         BlocksCompiled++;
@@ -208,6 +216,23 @@ public sealed class JitEngine : IExecutionEngine, IBlockTranslator, ICodeInvalid
             return false;
         }
         return w.Count >= ThrashLimit;
+    }
+
+    /// <summary>
+    /// Drops the translations whose code has been overwritten since they were compiled: the block cache forgets an
+    /// invalidated block (or a region whose member was written), but this queue would keep the translation, its
+    /// DynamicMethod and native code, and the dead block until eviction reached it. Runs once as many translations
+    /// have been compiled as the last sweep kept, so it costs O(1) per translation amortised.
+    /// </summary>
+    void Sweep()
+    {
+        for (int n = live.Count; n > 0; n--)
+        {
+            var t = live.Dequeue();
+            if (t.Block.Valid && ReferenceEquals(t.Block.TranslatorData, t)) live.Enqueue(t);
+        }
+        keptAtSweep = live.Count;
+        compiledSinceSweep = 0;
     }
 
     void Evict()
@@ -235,5 +260,9 @@ public sealed class JitEngine : IExecutionEngine, IBlockTranslator, ICodeInvalid
         pageWrites[page] = pageWrites.TryGetValue(page, out var w) && now - w.Since <= ThrashWindow ? (w.Count + 1, w.Since) : (1, now);
     }
 
-    public void InvalidateAllCode() => live.Clear();
+    public void InvalidateAllCode()
+    {
+        live.Clear();
+        keptAtSweep = compiledSinceSweep = 0;
+    }
 }

@@ -211,6 +211,10 @@ public sealed class BlockCache : ICodeInvalidationSink
     void Remove(DecodedBlock b)
     {
         b.Valid = false;
+        // Let go of the translation: if this block is the entry of a region, the region's surviving members still
+        // list it in their Dependents, which would otherwise keep the dead translation and its native code alive.
+        b.Translation = null;
+        b.TranslatorData = null;
         InvalidatedBlocks++;
         blocks.Remove(Key(b.Phys, b.Mode));
         int fi = FrontIndex(b.Phys);

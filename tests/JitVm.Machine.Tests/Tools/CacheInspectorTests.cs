@@ -1,0 +1,80 @@
+using System.Diagnostics;
+using System.Text;
+using JitVm.CacheInspector;
+using JitVm.Workloads;
+
+namespace JitVm.Machine.Tests.Tools;
+
+/// <summary>
+/// Runs the self-modifying workload in a child <c>jitvm run --engine jit</c>, attaches to it with ClrMD while it
+/// compiles and invalidates translations, and checks what the inspector reads against the engine's own bookkeeping.
+/// </summary>
+public class CacheInspectorTests
+{
+    /// <summary>Long enough that the guest is still running when the test attaches (it is killed right after).</summary>
+    static readonly int Iterations = Workload.Find("self-modifying")!.DefaultIterations * 4;
+
+    const int MaxTranslations = 16384;                       // JitEngine.MaxTranslations
+    const uint GuestCodeStart = 0x100000;                   // the workload kernel is linked at 1 MiB
+
+    [Fact]
+    public void TheInspectorReadsTheTranslationCacheOfARunningJitvm()
+    {
+        string jitvm = Path.Combine(AppContext.BaseDirectory, "jitvm.dll");
+        Assert.True(File.Exists(jitvm), $"{jitvm} is missing (the Cli project's output is copied next to the tests)");
+        string kernel = Path.Combine(Path.GetTempPath(), $"jitvm-cacheinspect-{Environment.ProcessId}.elf");
+        File.WriteAllBytes(kernel, Workload.Find("self-modifying")!.Build(Iterations));
+
+        var stderr = new StringBuilder();
+        var psi = new ProcessStartInfo(Environment.GetEnvironmentVariable("DOTNET_HOST_PATH") ?? "dotnet")
+        {
+            RedirectStandardOutput = true,
+            RedirectStandardError = true,
+        };
+        foreach (string a in (string[])[jitvm, "run", "--kernel", kernel, "--engine", "jit", "--debugcon", "none", "--serial", "none"])
+            psi.ArgumentList.Add(a);
+        Process? child = null;
+        CacheReport report;
+        try
+        {
+            child = Process.Start(psi)!;
+            child.OutputDataReceived += (_, _) => { };
+            child.ErrorDataReceived += (_, e) => { lock (stderr) stderr.AppendLine(e.Data); };
+            child.BeginOutputReadLine();
+            child.BeginErrorReadLine();
+            // --engine jit compiles each block before it first runs; in 2 s the guest has rewritten its code many times.
+            Assert.False(child.WaitForExit(2000), $"jitvm exited early ({(child.HasExited ? child.ExitCode : 0)}): {stderr}");
+            using var target = InspectionTarget.Attach(child.Id);
+            report = CacheAnalysis.Analyze(target.Runtime, paths: int.MaxValue);
+        }
+        finally
+        {
+            if (child is not null)
+            {
+                if (!child.HasExited) child.Kill(entireProcessTree: true);
+                child.WaitForExit();
+                child.Dispose();
+            }
+            File.Delete(kernel);
+        }
+
+        var engine = Assert.Single(report.Engines);
+        Assert.True(engine.Reachable);
+        long reachable = report.Translations.Reachable;
+        Assert.True(reachable > 0, "no reachable TranslatedBlock");
+        // Translations of code the guest has since overwritten must not be kept: far fewer are reachable than were compiled.
+        Assert.True(engine.BlocksCompiled > reachable, $"{engine.BlocksCompiled} compiled, {reachable} reachable ({report.Translations.ReachableStale} stale)");
+        // The stale ones left wait in the engine's queue for its next sweep; nothing else may hold them.
+        Assert.Equal(report.Translations.ReachableStale, report.Translations.StaleRetention.Count);
+        foreach (var p in report.Translations.StaleRetention)
+            Assert.True(p.Path.Contains("JitVm.Jit.JitEngine .live"), $"stale 0x{p.Phys:x} kept by {string.Join(" -> ", p.Path)}");
+        Assert.True(reachable <= engine.LiveQueue + 4, $"{reachable} reachable translations, {engine.LiveQueue} in the engine's live queue");
+        Assert.True(reachable <= MaxTranslations, $"{reachable} reachable translations");
+        Assert.True(report.ReachableDynamicMethods >= reachable, $"{report.ReachableDynamicMethods} DynamicMethods for {reachable} translations");
+        Assert.True(report.NativeCode.Bytes > 0 && report.NativeCode.Resolved > 0, $"native code: {report.NativeCode}");
+        Assert.True(report.Heap.Bytes > 0, "no managed bytes under the translations");
+        var largest = report.Largest[0];
+        Assert.True(largest.Phys >= GuestCodeStart, $"largest translation at 0x{largest.Phys:x}");
+        Assert.True(largest.NativeBytes > 0 && largest.IlBytes > 0 && largest.BlockCount >= 1);
+    }
+}
