@@ -18,7 +18,7 @@ public sealed class JitEngine : IExecutionEngine, IBlockTranslator, ICodeInvalid
     public const int DefaultThreshold = 32;
 
     /// <summary>Translations kept at most; beyond it the oldest are evicted (their blocks run interpreted until hot again).</summary>
-    public const int MaxTranslations = 16384;
+    public const int MaxTranslations = 4096;
 
     /// <summary>
     /// A page whose code has been overwritten this many times (within <see cref="ThrashWindow"/> instructions)

@@ -1,6 +1,7 @@
 using System.Diagnostics;
 using System.Text;
 using JitVm.CacheInspector;
+using JitVm.Jit;
 using JitVm.Workloads;
 
 namespace JitVm.Machine.Tests.Tools;
@@ -14,7 +15,7 @@ public class CacheInspectorTests
     /// <summary>Long enough that the guest is still running when the test attaches (it is killed right after).</summary>
     static readonly int Iterations = Workload.Find("self-modifying")!.DefaultIterations * 4;
 
-    const int MaxTranslations = 16384;                       // JitEngine.MaxTranslations
+    const int MaxTranslations = JitEngine.MaxTranslations;
     const uint GuestCodeStart = 0x100000;                   // the workload kernel is linked at 1 MiB
 
     [Fact]
