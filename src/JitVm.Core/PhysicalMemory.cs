@@ -40,7 +40,8 @@ public sealed class PhysicalMemory
         if (ramBytes < PageSize || ramBytes > 3u << 30)
             throw new ArgumentOutOfRangeException(nameof(ramBytes), "RAM size must be between 4 KiB and 3 GiB");
         RamSize = (ramBytes + PageMask) & ~PageMask;
-        backing = new byte[RamSize];
+        // Pinned (allocated on the pinned object heap): translated code addresses it by a fixed host address.
+        backing = GC.AllocateArray<byte>((int)RamSize, pinned: true);
         used = (int)RamSize;
         Array.Fill(pageOffset, -1);
         for (uint p = 0; p < RamSize >> PageShift; p++)
@@ -54,7 +55,10 @@ public sealed class PhysicalMemory
     /// <summary>Bytes of RAM, starting at physical address 0.</summary>
     public uint RamSize { get; }
 
-    /// <summary>The host array behind every mapped page. Indices come from <see cref="HostOffset"/>.</summary>
+    /// <summary>
+    /// The host array behind every mapped page. Indices come from <see cref="HostOffset"/>. It is pinned, so its
+    /// address is stable for as long as it is the backing; mapping a ROM replaces it (and raises <see cref="MapChanged"/>).
+    /// </summary>
     public byte[] Backing => backing;
 
     /// <summary>
@@ -69,7 +73,9 @@ public sealed class PhysicalMemory
         if ((ulong)physBase + ((ulong)pages << PageShift) > 1UL << 32)
             throw new ArgumentException("ROM does not fit below 4 GiB", nameof(image));
         int start = used;
-        Array.Resize(ref backing, used + (pages << PageShift));
+        var grown = GC.AllocateArray<byte>(used + (pages << PageShift), pinned: true);
+        backing.AsSpan(0, used).CopyTo(grown);
+        backing = grown;
         used += pages << PageShift;
         image.CopyTo(backing.AsSpan(start));
         for (int i = 0; i < pages; i++)

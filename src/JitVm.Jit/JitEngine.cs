@@ -50,6 +50,7 @@ public sealed class JitEngine : IExecutionEngine, IBlockTranslator, ICodeInvalid
         Background = background;
         interpreter = new Interpreter(cpu) { Translator = this };
         cpu.Memory.Code.AddSink(this);
+        cpu.Memory.MapChanged += OnMapChanged;
     }
 
     public long Evictions { get; private set; }
@@ -178,7 +179,7 @@ public sealed class JitEngine : IExecutionEngine, IBlockTranslator, ICodeInvalid
             if (f.Error is not null) throw new InvalidOperationException("background translation failed", f.Error);
             var entry = f.Job.Entry;
             if (!ReferenceEquals(entry.TranslatorData, f.Job)) continue;            // evicted or invalidated meanwhile
-            if (!f.Job.StillValid)
+            if (!f.Job.StillValid || !ReferenceEquals(f.Job.Backing, interpreter.Cpu.Backing))
             {
                 entry.TranslatorData = null;
                 StaleTranslations++;
@@ -258,6 +259,24 @@ public sealed class JitEngine : IExecutionEngine, IBlockTranslator, ICodeInvalid
         uint page = phys >> PhysicalMemory.PageShift;
         long now = interpreter.Cpu.InstructionCount;
         pageWrites[page] = pageWrites.TryGetValue(page, out var w) && now - w.Since <= ThrashWindow ? (w.Count + 1, w.Since) : (1, now);
+    }
+
+    /// <summary>
+    /// The memory map changed (a ROM was mapped): guest RAM now lives in another host array, which every translation
+    /// addressed directly. Drop them all; a translation running now (an interpreted instruction caused this) leaves
+    /// after the current instruction.
+    /// </summary>
+    void OnMapChanged()
+    {
+        foreach (var t in live)
+        {
+            if (!ReferenceEquals(t.Block.TranslatorData, t)) continue;
+            t.Block.Translation = null;
+            t.Block.TranslatorData = null;
+        }
+        live.Clear();
+        keptAtSweep = compiledSinceSweep = 0;
+        interpreter.Cpu.ExitBlock = true;
     }
 
     public void InvalidateAllCode()

@@ -66,6 +66,45 @@ public class RegionTests
     }
 
     [Fact]
+    public void MappingAROMMovesGuestRamAndDropsEveryTranslation()
+    {
+        // Translations address guest RAM's host array directly; mapping a ROM replaces that array.
+        var code = Pair.Assemble(16, 0, a =>
+        {
+            var top = a.CreateLabel();
+            a.mov(cx, 3000);
+            a.mov(si, 0x400);
+            a.Label(ref top);
+            a.add(__word_ptr[si], cx);
+            a.mov(ax, __word_ptr[si]);
+            a.add(si, 2);
+            a.and(si, 0x7FE);
+            a.or(si, 0x400);
+            a.dec(cx);
+            a.jnz(top);
+            a.hlt();
+        });
+        var (cpu, jit, reference, refCpu) = Build(code);
+        // Twice: the first run leaves at the loop head, the second compiles the loop's own region and runs it.
+        for (int k = 0; k < 2; k++)
+        {
+            Assert.Equal(StopReason.Budget, jit.Run(1000));
+            Assert.Equal(StopReason.Budget, reference.Run(1000));
+        }
+        long before = jit.BlocksCompiled;
+        var oldRam = cpu.Memory.Backing;
+        cpu.Memory.MapRom(0xE0000, new byte[4096]);
+        refCpu.Memory.MapRom(0xE0000, new byte[4096]);
+        Assert.NotSame(oldRam, cpu.Memory.Backing);
+        Assert.Equal(StopReason.Halted, jit.Run(1_000_000));
+        Assert.Equal(StopReason.Halted, reference.Run(1_000_000));
+        Assert.True(jit.BlocksCompiled > before, "the loop was not translated again for the new array");
+        Assert.Equal(refCpu.Eax, cpu.Eax);
+        Assert.Equal(refCpu.InstructionCount, cpu.InstructionCount);
+        Assert.True(refCpu.Memory.Backing.AsSpan(0x400, 0x400).SequenceEqual(cpu.Memory.Backing.AsSpan(0x400, 0x400)));
+    }
+
+    [Fact]
     public void TheBudgetStillEndsALoopInsideATranslation()
     {
         var (cpu, jit, _, _) = Build(ThreeBlockLoop());

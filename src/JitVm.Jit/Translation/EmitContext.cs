@@ -1,3 +1,5 @@
+using System.Runtime.CompilerServices;
+using System.Runtime.InteropServices;
 using System.Reflection.Emit;
 using JitVm.Cpu;
 using JitVm.Cpu.Decoding;
@@ -40,7 +42,10 @@ internal sealed class EmitContext
     /// <summary>Registers the body reads (loaded by the prologue) and writes (stored by the epilogues).</summary>
     uint usedRegs, writtenRegs;
     readonly Label loadRegisters;
-    readonly LocalBuilder eip0, icount, state, tlbRef, backingRef, backingLen, exitEip, lin, entryRef;
+    readonly LocalBuilder eip0, icount, state, tlbRef, exitEip, lin, entryRef;
+    /// <summary>Guest RAM's fixed host address and length (the array is pinned and kept alive by the translation).</summary>
+    readonly long backingAddress;
+    readonly int backingLength;
     readonly Members.StateLayout L;
     readonly LocalBuilder fDst, fSrc, fRes, fCarry;
     /// <summary>Used only inside one memory access (never a <see cref="Temp"/>: those belong to the emitters).</summary>
@@ -51,7 +56,7 @@ internal sealed class EmitContext
     readonly Dictionary<int, (Label Label, FlagState Flags)> faultStubs = new();
     FlagState instructionStartFlags = FlagState.InCpu;
 
-    public EmitContext(ILGenerator il, Region region, bool[] flagsLiveIn, bool[] singleEdge, bool stack32)
+    public EmitContext(ILGenerator il, Region region, bool[] flagsLiveIn, bool[] singleEdge, bool stack32, byte[] backing)
     {
         IL = il;
         Region = region;
@@ -69,8 +74,11 @@ internal sealed class EmitContext
         // offset (see Members.StateLayout), the TLB and guest RAM through byrefs to their first elements.
         state = il.DeclareLocal(typeof(byte).MakeByRefType());
         tlbRef = il.DeclareLocal(typeof(byte).MakeByRefType());
-        backingRef = il.DeclareLocal(typeof(byte).MakeByRefType());
-        backingLen = il.DeclareLocal(typeof(int));
+        unsafe
+        {
+            backingAddress = (long)Unsafe.AsPointer(ref MemoryMarshal.GetArrayDataReference(backing));
+        }
+        backingLength = backing.Length;
         L = Members.Current;
         exitEip = il.DeclareLocal(typeof(uint));
         exitRetired = il.DeclareLocal(typeof(int));
@@ -197,8 +205,7 @@ internal sealed class EmitContext
     void LoadMemoryState()
     {
         Cpu(); IL.Emit(OpCodes.Call, Members.GetTlb); IL.Emit(OpCodes.Ldc_I4_0); IL.Emit(OpCodes.Ldelema, typeof(TlbEntry)); IL.Emit(OpCodes.Stloc, tlbRef);
-        Cpu(); IL.Emit(OpCodes.Call, Members.GetBacking); IL.Emit(OpCodes.Dup); IL.Emit(OpCodes.Ldlen); IL.Emit(OpCodes.Conv_I4); IL.Emit(OpCodes.Stloc, backingLen);
-        IL.Emit(OpCodes.Ldc_I4_0); IL.Emit(OpCodes.Ldelema, typeof(byte)); IL.Emit(OpCodes.Stloc, backingRef);
+
     }
 
     void LoadRegisters(uint mask)
@@ -544,11 +551,10 @@ internal sealed class EmitContext
         IL.Emit(OpCodes.Add);
         IL.Emit(OpCodes.Stloc, index);
         IL.Emit(OpCodes.Ldloc, index);
-        IL.Emit(OpCodes.Ldloc, backingLen);
-        IL.Emit(OpCodes.Ldc_I4, bytes);
-        IL.Emit(OpCodes.Sub);
+        IL.Emit(OpCodes.Ldc_I4, backingLength - bytes);
         IL.Emit(OpCodes.Bgt_Un, slow);
-        IL.Emit(OpCodes.Ldloc, backingRef);
+        IL.Emit(OpCodes.Ldc_I8, backingAddress);
+        IL.Emit(OpCodes.Conv_I);
         IL.Emit(OpCodes.Ldloc, index);
         IL.Emit(OpCodes.Add);
     }

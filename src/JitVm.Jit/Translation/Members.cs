@@ -24,7 +24,6 @@ internal static class Members
     public static readonly FieldInfo FaultPending = Field(typeof(Processor), nameof(Processor.FaultPending));
     public static readonly FieldInfo ExitBlock = Field(typeof(Processor), nameof(Processor.ExitBlock));
     public static readonly MethodInfo GetTlb = typeof(Processor).GetProperty(nameof(Processor.Tlb))!.GetMethod!;
-    public static readonly MethodInfo GetBacking = typeof(Processor).GetProperty(nameof(Processor.Backing))!.GetMethod!;
 
     public static readonly FieldInfo SegBase = Field(typeof(Segment), nameof(Segment.Base));
     public static readonly FieldInfo SegLimit = Field(typeof(Segment), nameof(Segment.Limit));

@@ -9,12 +9,16 @@ namespace JitVm.Jit.Translation;
 /// </summary>
 public sealed class TranslatedBlock
 {
-    internal TranslatedBlock(Region region)
+    internal TranslatedBlock(Region region, byte[] backing)
     {
+        Backing = backing;
         Block = region.Entry;
         Insns = region.Insns;
         BlockCount = region.Count;
     }
+
+    /// <summary>The guest RAM array the code addresses (held here so it outlives every call of the code).</summary>
+    public byte[] Backing { get; }
 
     /// <summary>The entry block (the translation is cached on it).</summary>
     public DecodedBlock Block { get; }

@@ -48,7 +48,7 @@ public sealed class Translator
         long start = Stopwatch.GetTimestamp();
         Members.Layout(cpu);
         var region = cache is null ? Region.Single(block) : Region.Gather(block, cpu, cache, Emitters.ControlFlow.Successors, Emitters.ControlFlow.EndsInCall);
-        return new TranslationJob(region, cpu.Stack32, cpu.Model.Is286, Stopwatch.GetElapsedTime(start));
+        return new TranslationJob(region, cpu.Stack32, cpu.Model.Is286, cpu.Backing, Stopwatch.GetElapsedTime(start));
     }
 
     /// <summary>
@@ -60,7 +60,7 @@ public sealed class Translator
         long start = Stopwatch.GetTimestamp();
         var region = job.Region;
         var block = region.Entry;
-        var tb = new TranslatedBlock(region);
+        var tb = new TranslatedBlock(region, job.Backing);
         var dm = new DynamicMethod($"x86_{block.Phys:X8}_{block.Mode:X}", typeof(int),
             [typeof(TranslatedBlock), typeof(Processor)], typeof(Translator).Module, skipVisibility: true);
         var il = dm.GetILGenerator(512);
@@ -76,7 +76,7 @@ public sealed class Translator
             entries[k] = e;
         }
         bool[] flagsNeeded = FlagLiveness(entries, region, out bool[] liveIn, out bool[] singleEdge);
-        var cx = new EmitContext(il, region, liveIn, singleEdge, job.Stack32);
+        var cx = new EmitContext(il, region, liveIn, singleEdge, job.Stack32, job.Backing);
 
         cx.EmitPrologue();
         int inline = 0;
@@ -205,8 +205,9 @@ public sealed class Translator
 /// <summary>A region gathered for translation, with the compile-time facts taken from the processor.</summary>
 public sealed class TranslationJob
 {
-    internal TranslationJob(Region region, bool stack32, bool is286, TimeSpan gatherTime)
+    internal TranslationJob(Region region, bool stack32, bool is286, byte[] backing, TimeSpan gatherTime)
     {
+        Backing = backing;
         Region = region;
         Stack32 = stack32;
         Is286 = is286;
@@ -219,6 +220,12 @@ public sealed class TranslationJob
     public bool Stack32 { get; }
 
     public TimeSpan GatherTime { get; }
+
+    /// <summary>
+    /// Guest RAM as it was when the region was gathered: the code addresses it directly (it is pinned), so a
+    /// translation must not be installed once the memory map has replaced it.
+    /// </summary>
+    public byte[] Backing { get; }
 
     /// <summary>The model is a 286 (whose faulting string instructions stay in the interpreter).</summary>
     public bool Is286 { get; }
