@@ -212,6 +212,26 @@ public sealed partial class Processor
         else WriteSlow(lin, v, size, false);
     }
 
+    /// <summary>
+    /// Host index of the bytes [<paramref name="off"/>, off + <paramref name="bytes"/>) of segment
+    /// <paramref name="seg"/> when the whole range is inside the segment's limit and inside one page whose TLB entry
+    /// serves the access directly (plain RAM, or ROM for reads; never a page holding code for writes); -1 otherwise,
+    /// and then nothing was checked that could fault.
+    /// </summary>
+    internal int FastRange(int seg, uint off, int bytes, bool write)
+    {
+        ref Segment s = ref Seg[seg];
+        long limit = write ? s.WriteLimit1 : s.ReadLimit1;
+        if (bytes <= 0 || (long)off + bytes - 1 > limit || dataBreakpoints != 0) return -1;
+        uint lin = s.Base + off;
+        if ((lin & PhysicalMemory.PageMask) + (uint)bytes > PhysicalMemory.PageSize) return -1;
+        ref TlbEntry e = ref TlbFor(lin);
+        if ((write ? e.WriteTag : e.ReadTag) != (lin & ~PhysicalMemory.PageMask)) return -1;
+        int host = e.Host + (int)(lin & PhysicalMemory.PageMask);
+        if ((uint)host > (uint)(backing.Length - bytes)) return -1;
+        return host;
+    }
+
     // ---------------- segmented accesses ----------------
 
     /// <summary>Effective address of a decoded memory operand: (base + index·scale + disp) masked to the address size.</summary>

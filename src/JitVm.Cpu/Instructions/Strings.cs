@@ -1,4 +1,5 @@
 using System.Runtime.CompilerServices;
+using System.Runtime.InteropServices;
 using Iced.Intel;
 using JitVm.Cpu.Decoding;
 
@@ -25,6 +26,14 @@ internal interface IStringOp
     /// (0 without a REP prefix).
     /// </summary>
     static abstract void Fault286<S>(Processor c, ref Insn i, uint mask, uint delta, uint count) where S : IOperandSize;
+
+    /// <summary>
+    /// Runs up to <paramref name="max"/> elements of a repeated instruction going up (DF clear) at once, when they
+    /// cannot fault or touch anything but plain memory: every access inside its segment's limit and inside one page
+    /// whose TLB entry serves it without the slow path (so no MMIO, no page holding code), source and destination
+    /// not overlapping. Commits the pointers and returns the elements done (0: take the element-by-element path).
+    /// </summary>
+    static virtual uint Bulk<S>(Processor c, ref Insn i, uint mask, uint max) where S : IOperandSize => 0;
 }
 
 /// <summary>MOVS: [ES:DI] = [seg:SI].</summary>
@@ -40,6 +49,22 @@ internal struct MovsOp : IStringOp
         c.Esi = Strings.Step(si, mask, delta);
         c.Edi = Strings.Step(di, mask, delta);
         return 0;
+    }
+
+    public static uint Bulk<S>(Processor c, ref Insn i, uint mask, uint max) where S : IOperandSize
+    {
+        uint si = c.Esi & mask, di = c.Edi & mask;
+        uint run = Strings.RunLength<S>(c, i.Seg, si, mask, max);
+        run = Math.Min(run, Strings.RunLength<S>(c, SegReg.ES, di, mask, max));
+        if (run == 0) return 0;
+        int bytes = (int)run * S.Bytes;
+        int src = c.FastRange(i.Seg, si, bytes, write: false);
+        int dst = c.FastRange(SegReg.ES, di, bytes, write: true);
+        if (src < 0 || dst < 0 || (src < dst + bytes && dst < src + bytes)) return 0;
+        c.Backing.AsSpan(src, bytes).CopyTo(c.Backing.AsSpan(dst, bytes));
+        c.Esi = Strings.Step(c.Esi, mask, (uint)bytes);
+        c.Edi = Strings.Step(c.Edi, mask, (uint)bytes);
+        return run;
     }
 
     // Source first: a faulting source steps SI only; a faulting destination steps both and is a write.
@@ -92,6 +117,26 @@ internal struct StosOp : IStringOp
         S.Write(c, SegReg.ES, di & mask, S.GetReg(c, Processor.EAX));
         c.Edi = Strings.Step(di, mask, delta);
         return 0;
+    }
+
+    public static uint Bulk<S>(Processor c, ref Insn i, uint mask, uint max) where S : IOperandSize
+    {
+        uint di = c.Edi & mask;
+        uint run = Strings.RunLength<S>(c, SegReg.ES, di, mask, max);
+        if (run == 0) return 0;
+        int bytes = (int)run * S.Bytes;
+        int dst = c.FastRange(SegReg.ES, di, bytes, write: true);
+        if (dst < 0) return 0;
+        var span = c.Backing.AsSpan(dst, bytes);
+        uint v = S.GetReg(c, Processor.EAX);
+        switch (S.Bytes)
+        {
+            case 1: span.Fill((byte)v); break;
+            case 2: MemoryMarshal.Cast<byte, ushort>(span).Fill((ushort)v); break;
+            default: MemoryMarshal.Cast<byte, uint>(span).Fill(v); break;
+        }
+        c.Edi = Strings.Step(c.Edi, mask, (uint)bytes);
+        return run;
     }
 
     public static void Fault286<S>(Processor c, ref Insn i, uint mask, uint delta, uint count) where S : IOperandSize
@@ -232,6 +277,19 @@ internal static unsafe class Strings
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     internal static uint Step(uint p, uint mask, uint delta) => (p & ~mask) | ((p + delta) & mask);
 
+    /// <summary>
+    /// Elements (at most <paramref name="max"/>) from offset <paramref name="off"/> going up that stay inside the
+    /// page of the first one and do not wrap the address size.
+    /// </summary>
+    internal static uint RunLength<S>(Processor c, int seg, uint off, uint mask, uint max) where S : IOperandSize
+    {
+        uint lin = c.Seg[seg].Base + off;
+        ulong room = Math.Min((ulong)PhysicalMemoryPage - (lin & (PhysicalMemoryPage - 1)), (ulong)mask - off + 1);
+        return (uint)Math.Min(max, room / (uint)S.Bytes);
+    }
+
+    const uint PhysicalMemoryPage = Core.PhysicalMemory.PageSize;
+
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     static uint Delta<S>(Processor c) where S : IOperandSize => (c.Flags & Processor.FlagDF) != 0 ? (uint)-S.Bytes : (uint)S.Bytes;
 
@@ -270,8 +328,32 @@ internal static unsafe class Strings
         bool whileEqual = (i.Prefixes & InsnPrefix.Rep) != 0;
         // One element per call while single-stepping or watching data, so the trap follows the element that raised it.
         int budget = (c.Flags & Processor.FlagTF) != 0 || c.DataBreakpointsArmed ? 1 : MaxElementsPerCall;
+        // Plain copies and fills going up run a page at a time (not on the 286, whose faulting elements follow rules
+        // of their own; not while single-stepping or watching data, which run one element per call anyway).
+        // After an attempt that could not run (a page end, overlap, a slow page) a few elements go one by one first.
+        bool bulk = budget > 1 && delta == (uint)S.Bytes && !c.Model.Is286;
+        int wait = 0;
         while (true)
         {
+            if (bulk && --wait < 0)
+            {
+                uint done = Op.Bulk<S>(c, ref i, mask, Math.Min(count, (uint)budget));
+                if (done == 0) wait = 8;
+                else
+                {
+                    count -= done;
+                    c.Ecx = (c.Ecx & ~mask) | count;
+                    if (count == 0) return;
+                    budget -= (int)done;
+                    if (budget == 0)
+                    {
+                        c.RepeatInstruction = true;
+                        c.ExitBlock = true;
+                        return;
+                    }
+                    continue;
+                }
+            }
             uint r = Op.Element<S>(c, ref i, mask, delta);
             count--;
             c.Ecx = (c.Ecx & ~mask) | count;

@@ -396,3 +396,69 @@ public class StringTests
         Assert.Equal(5u, m.Cpu.Ecx);
     }
 }
+
+/// <summary>
+/// REP MOVS/STOS going up run page-sized runs at once when nothing can fault; these compare that path with an
+/// element-by-element model over random lengths, element sizes, offsets near page ends and the 64 KiB wrap,
+/// overlapping ranges (which must fall back to element order) and counts above one call's slice.
+/// </summary>
+public class RepeatedStringRunTests
+{
+    [Theory]
+    [InlineData(1)]
+    [InlineData(2)]
+    [InlineData(3)]
+    public void RunsMatchAnElementByElementModel(int seed)
+    {
+        var rng = new Random(seed);
+        for (int trial = 0; trial < 60; trial++)
+        {
+            var m = new TestMachine(CpuModel.Pentium);
+            // DS at 3000:0, ES at 4000:0 or the same segment (overlap), random contents.
+            var fill = new byte[0x20000];
+            rng.NextBytes(fill);
+            m.Memory.Poke(0x30000, fill);
+            int size = 1 << rng.Next(3);
+            bool stos = rng.Next(4) == 0;
+            ushort es = rng.Next(3) == 0 ? (ushort)0x3000 : (ushort)0x4000;
+            ushort si = (ushort)((rng.Next(3) switch { 0 => 0x1000 - rng.Next(0, 64), 1 => 0x10000 - rng.Next(1, 200), _ => rng.Next(0, 0x10000) }) & ~(size - 1));
+            ushort di = (ushort)((es == 0x3000 ? si + rng.Next(-40, 40) : rng.Next(0, 0x10000)) & ~(size - 1));
+            uint count = (uint)(rng.Next(4) == 0 ? rng.Next(4000, 9000) : rng.Next(0, 300));
+            uint eax = (uint)rng.Next();
+            m.Load(a =>
+            {
+                a.mov(ax, 0x3000);
+                a.mov(ds, ax);
+                a.mov(ax, es);
+                a.mov(Iced.Intel.AssemblerRegisters.es, ax);
+                a.cld();
+                a.mov(Iced.Intel.AssemblerRegisters.eax, eax);
+                a.mov(Iced.Intel.AssemblerRegisters.si, si);
+                a.mov(Iced.Intel.AssemblerRegisters.di, di);
+                a.mov(Iced.Intel.AssemblerRegisters.ecx, count);
+                if (stos) { if (size == 1) a.rep.stosb(); else if (size == 2) a.rep.stosw(); else a.rep.stosd(); }
+                else { if (size == 1) a.rep.movsb(); else if (size == 2) a.rep.movsw(); else a.rep.movsd(); }
+            });
+            // The model: one element at a time, 16-bit pointers wrapping inside their segments.
+            var mem = m.Memory.Backing.AsSpan(0, 0x60000).ToArray();
+            uint ms = si, md = di;
+            for (uint k = 0; k < (count & 0xFFFF); k++)
+            {
+                for (int b = 0; b < size; b++)
+                {
+                    byte v = stos ? (byte)(eax >> (8 * b)) : mem[0x30000 + ((ms + b) & 0xFFFF)];
+                    mem[(es << 4) + ((md + b) & 0xFFFF)] = v;
+                }
+                if (!stos) ms = (ms + (uint)size) & 0xFFFF;
+                md = (md + (uint)size) & 0xFFFF;
+            }
+            m.Run(10_000_000);
+            Assert.False(m.InHandler, $"trial {trial}: faulted");
+            Assert.Equal(0u, m.Cpu.Ecx & 0xFFFF);
+            Assert.Equal(md, m.Cpu.Edi & 0xFFFF);
+            if (!stos) Assert.Equal(ms, m.Cpu.Esi & 0xFFFF);
+            Assert.True(mem.AsSpan(0x30000, 0x30000).SequenceEqual(m.Memory.Backing.AsSpan(0x30000, 0x30000)),
+                $"trial {trial}: size {size} stos {stos} si {si:X4} di {di:X4} es {es:X4} count {count}");
+        }
+    }
+}
