@@ -41,6 +41,9 @@ public sealed record EngineStatistics
     /// <summary>The median compile time of one translation (a block, or a region of several).</summary>
     public TimeSpan? MedianCompileTime { get; init; }
 
+    /// <summary>Translations that failed to build (the blocks ran interpreted instead); null without a translator.</summary>
+    public long? CompileFailures { get; init; }
+
     /// <summary>Guest blocks inside the translations compiled (a region counts each of its blocks).</summary>
     public long? BlocksTranslated { get; init; }
 

@@ -31,7 +31,7 @@ public sealed class JitEngine : IExecutionEngine, IBlockTranslator, ICodeInvalid
     public const int RefusalBackoff = 4096;
 
     readonly Interpreter interpreter;
-    readonly Translator translator = new();
+    readonly Translator translator;
     readonly List<TimeSpan> compileTimes = new();
     readonly List<TimeSpan> perBlockTimes = new();
     readonly Queue<TranslatedBlock> live = new();
@@ -45,7 +45,11 @@ public sealed class JitEngine : IExecutionEngine, IBlockTranslator, ICodeInvalid
     int workerRunning;
 
     public JitEngine(Processor cpu, int threshold = DefaultThreshold, bool background = false)
+        : this(cpu, new Translator(), threshold, background) { }
+
+    internal JitEngine(Processor cpu, Translator translator, int threshold = DefaultThreshold, bool background = false)
     {
+        this.translator = translator;
         Threshold = threshold;
         Background = background;
         interpreter = new Interpreter(cpu) { Translator = this };
@@ -99,6 +103,7 @@ public sealed class JitEngine : IExecutionEngine, IBlockTranslator, ICodeInvalid
             CompileTime = TotalCompileTime,
             MedianCompileTime = MedianCompileTime,
             BlocksTranslated = BlocksTranslated,
+            CompileFailures = CompileFailures,
             MedianCompileTimePerBlock = Median(perBlockTimes),
             CacheLookups = blocks.Lookups,
             CacheHits = blocks.Lookups - blocks.Misses,
@@ -144,7 +149,16 @@ public sealed class JitEngine : IExecutionEngine, IBlockTranslator, ICodeInvalid
                 new Thread(Work) { IsBackground = true, Name = "jitvm-compile" }.Start();
             return null;
         }
-        var tb = translator.Compile(job);
+        TranslatedBlock tb;
+        try
+        {
+            tb = translator.Compile(job);
+        }
+        catch (Exception e) when (e is not OutOfMemoryException)
+        {
+            CompileFailed(block, e);
+            return null;
+        }
         Install(job, tb);
         return tb.Code;
     }
@@ -175,9 +189,12 @@ public sealed class JitEngine : IExecutionEngine, IBlockTranslator, ICodeInvalid
     {
         while (finished.TryDequeue(out var f))
         {
-            // A compile error is a translator bug: surface it on the guest thread as the synchronous path would.
-            if (f.Error is not null) throw new InvalidOperationException("background translation failed", f.Error);
             var entry = f.Job.Entry;
+            if (f.Error is not null)
+            {
+                CompileFailed(entry, f.Error);
+                continue;
+            }
             if (!ReferenceEquals(entry.TranslatorData, f.Job)) continue;            // evicted or invalidated meanwhile
             if (!f.Job.StillValid || !ReferenceEquals(f.Job.Backing, interpreter.Cpu.Backing))
             {
@@ -187,6 +204,21 @@ public sealed class JitEngine : IExecutionEngine, IBlockTranslator, ICodeInvalid
             }
             Install(f.Job, f.Block!);
         }
+    }
+
+    /// <summary>Translations that could not be built (a translator bug: the block runs interpreted from then on).</summary>
+    public long CompileFailures { get; private set; }
+
+    /// <summary>What went wrong the first time a translation could not be built, for the statistics and logs.</summary>
+    public string? FirstCompileFailure { get; private set; }
+
+    // The guest must not pay for a translator bug: the block stays with the interpreter, which runs it correctly.
+    void CompileFailed(DecodedBlock block, Exception e)
+    {
+        CompileFailures++;
+        FirstCompileFailure ??= $"block at {block.Phys:X8}: {e.GetType().Name}: {e.Message}";
+        if (block.TranslatorData is TranslationJob) block.TranslatorData = null;
+        block.ExecutionCount = long.MinValue / 2;
     }
 
     void Install(TranslationJob job, TranslatedBlock tb)

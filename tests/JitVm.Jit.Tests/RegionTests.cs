@@ -104,6 +104,40 @@ public class RegionTests
         Assert.True(refCpu.Memory.Backing.AsSpan(0x400, 0x400).SequenceEqual(cpu.Memory.Backing.AsSpan(0x400, 0x400)));
     }
 
+    [Theory]
+    [InlineData(false)]
+    [InlineData(true)]
+    public void ATranslationThatCannotBeBuiltLeavesTheBlockToTheInterpreter(bool background)
+    {
+        // A translator with a broken emitter for NOP: building any region holding one throws.
+        var table = new Translation.EmitterTable();
+        table.Add(Iced.Intel.Code.Nopw, (Translation.EmitContext cx, ref Cpu.Decoding.Insn i) => throw new InvalidOperationException("broken emitter"), Translation.FlagUse.None);
+        var code = Pair.Assemble(16, 0, a =>
+        {
+            var top = a.CreateLabel();
+            a.mov(ecx, 200_000);
+            a.Label(ref top);
+            a.add(eax, ecx);
+            a.nop();
+            a.dec(ecx);
+            a.jnz(top);
+            a.hlt();
+        });
+        var side = Pair.Side(CpuModel.Pentium, 1 << 20, jit: false);
+        var mem = new Core.PhysicalMemory(1 << 20);
+        var cpu = new Processor(CpuModel.Pentium, mem, new Core.IoBus());
+        var jit = new JitEngine(cpu, new Translation.Translator(table), threshold: background ? 8 : 0, background);
+        Pair.RealMode(cpu, mem, code);
+        Pair.RealMode(side.Cpu, side.Memory, code);
+        while (!cpu.Halted) jit.Run(100_000);
+        Assert.Equal(StopReason.Halted, side.Engine.Run(10_000_000));
+        Assert.Equal(side.Cpu.Eax, cpu.Eax);
+        Assert.Equal(side.Cpu.InstructionCount, cpu.InstructionCount);
+        Assert.True(jit.CompileFailures > 0);
+        Assert.Contains("broken emitter", jit.FirstCompileFailure);
+        Assert.Equal(jit.CompileFailures, jit.GetStatistics().CompileFailures);
+    }
+
     [Fact]
     public void TheBudgetStillEndsALoopInsideATranslation()
     {

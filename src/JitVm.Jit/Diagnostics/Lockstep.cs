@@ -70,6 +70,9 @@ public sealed class Lockstep
             }
             if (stopDiff is not null) return new Divergence(step, Reference.Cpu.Eip, stopDiff);
             if (a != b) return new Divergence(step, Reference.Cpu.Eip, $"stop reason: reference {a}, candidate {b}");
+            // A translation that failed to build runs interpreted, which would hide the bug from the comparison.
+            if (Candidate.Engine is JitEngine { FirstCompileFailure: { } failure })
+                return new Divergence(step, Reference.Cpu.Eip, "translation failed: " + failure);
             string? diff = CompareState(Reference.Cpu, Candidate.Cpu);
             if (diff is null && (step % MemoryCheckInterval == 0 || a != StopReason.Budget)) diff = CompareMemory();
             if (diff is not null) return new Divergence(step, Reference.Cpu.Eip, diff);
