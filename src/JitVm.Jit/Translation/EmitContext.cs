@@ -510,12 +510,24 @@ internal sealed class EmitContext
     {
         IL.Emit(OpCodes.Ldloc, tlbRef);
         IL.Emit(OpCodes.Ldloc, lin);
-        IL.Emit(OpCodes.Ldc_I4_S, (sbyte)12);
-        IL.Emit(OpCodes.Shr_Un);
-        IL.Emit(OpCodes.Ldc_I4, Processor.TlbSize - 1);
-        IL.Emit(OpCodes.And);
-        IL.Emit(OpCodes.Ldc_I4, Members.TlbEntrySize);
-        IL.Emit(OpCodes.Mul);
+        if (Members.TlbEntrySize == 16)
+        {
+            // ((lin >> 12) & (size - 1)) * 16 in one shift and one mask, zero-extended to a native offset.
+            IL.Emit(OpCodes.Ldc_I4_8);
+            IL.Emit(OpCodes.Shr_Un);
+            IL.Emit(OpCodes.Ldc_I4, (Processor.TlbSize - 1) << 4);
+            IL.Emit(OpCodes.And);
+            IL.Emit(OpCodes.Conv_U);
+        }
+        else
+        {
+            IL.Emit(OpCodes.Ldc_I4_S, (sbyte)12);
+            IL.Emit(OpCodes.Shr_Un);
+            IL.Emit(OpCodes.Ldc_I4, Processor.TlbSize - 1);
+            IL.Emit(OpCodes.And);
+            IL.Emit(OpCodes.Ldc_I4, Members.TlbEntrySize);
+            IL.Emit(OpCodes.Mul);
+        }
         IL.Emit(OpCodes.Add);
         IL.Emit(OpCodes.Stloc, entryRef);
         IL.Emit(OpCodes.Ldloc, entryRef);
@@ -556,6 +568,7 @@ internal sealed class EmitContext
         IL.Emit(OpCodes.Ldc_I8, backingAddress);
         IL.Emit(OpCodes.Conv_I);
         IL.Emit(OpCodes.Ldloc, index);
+        IL.Emit(OpCodes.Conv_U);                               // checked non-negative above
         IL.Emit(OpCodes.Add);
     }
 
