@@ -50,6 +50,8 @@ internal sealed class EmitContext
     readonly LocalBuilder fDst, fSrc, fRes, fCarry;
     /// <summary>Used only inside one memory access (never a <see cref="Temp"/>: those belong to the emitters).</summary>
     readonly LocalBuilder hostIndex;
+    /// <summary>A slow-path store of the current instruction ended the running block (zero otherwise; an exit follows when set).</summary>
+    readonly LocalBuilder leaveAfter;
     readonly List<LocalBuilder> temps = new();
     readonly LocalBuilder exitRetired, exitStatus;
     readonly Dictionary<FlagState, Label> epilogues = new();
@@ -91,6 +93,7 @@ internal sealed class EmitContext
         fRes = il.DeclareLocal(typeof(uint));
         fCarry = il.DeclareLocal(typeof(uint));
         hostIndex = il.DeclareLocal(typeof(int));
+        leaveAfter = il.DeclareLocal(typeof(int));
         LoopHead = il.DefineLabel();
         memberLabels = new Label[region.Count];
         memberLabels[0] = LoopHead;
@@ -463,8 +466,12 @@ internal sealed class EmitContext
         IL.Emit(OpCodes.Ldloc, value);
         IL.Emit(OpCodes.Call, Members.Helper(bytes == 1 ? nameof(JitHelpers.Write8) : bytes == 2 ? nameof(JitHelpers.Write16) : nameof(JitHelpers.Write32)));
         FaultCheck();
-        // Only slow-path stores can hit decoded code (pages holding code never get a write TLB entry): note that
-        // one happened, so the end of the instruction checks whether it ended the block.
+        // Only slow-path stores can hit decoded code (pages holding code never get a write TLB entry): such a store
+        // notes in a local whether it ended the running block, and the end of the instruction looks at the local
+        // (the fast path never touches it, so it costs a register test there).
+        StateAddress(L.ExitBlock);
+        IL.Emit(OpCodes.Ldind_U1);
+        IL.Emit(OpCodes.Stloc, leaveAfter);
         WroteThroughSlowPath = true;
         IL.MarkLabel(done);
     }
@@ -481,8 +488,7 @@ internal sealed class EmitContext
         if (!WroteThroughSlowPath) return;
         WroteThroughSlowPath = false;
         var go = IL.DefineLabel();
-        StateAddress(L.ExitBlock);
-        IL.Emit(OpCodes.Ldind_U1);
+        IL.Emit(OpCodes.Ldloc, leaveAfter);
         IL.Emit(OpCodes.Brfalse, go);
         LoadNextEip();
         Exit(Index + 1, 2);
