@@ -50,6 +50,9 @@ public sealed record EngineStatistics
     /// <summary>The median over translations of compile time divided by the guest blocks translated.</summary>
     public TimeSpan? MedianCompileTimePerBlock { get; init; }
 
+    /// <summary>Dispatches that followed a translated block's successor link instead of a lookup; null without a translator.</summary>
+    public long? LinkedDispatches { get; init; }
+
     /// <summary>Block lookups by the dispatcher.</summary>
     public long CacheLookups { get; init; }
 

@@ -52,6 +52,9 @@ public sealed unsafe partial class Interpreter : IExecutionEngine
     /// <summary>Guest instructions retired inside translated code (the rest were interpreted).</summary>
     public long TranslatedInstructions { get; private set; }
 
+    /// <summary>Dispatches that followed a translated block's successor link instead of a cache lookup.</summary>
+    public long LinkedDispatches { get; private set; }
+
     /// <summary>
     /// Exceptions (bit n = vector n) at which <see cref="Run"/> stops instead of delivering them, like a
     /// debugger's "catch": tests look at a fault without building an IDT, a monitor can break on #PF.
@@ -70,6 +73,9 @@ public sealed unsafe partial class Interpreter : IExecutionEngine
         // (e.g. on a fetch from an unusable address) still returns to the caller.
         long turns = 0;
         stopped = false;
+        // The translated block that ran last and how it left (0 fall-through, 1 taken: the exits with fixed targets).
+        DecodedBlock? previous = null;
+        int previousStatus = -1;
         while (cpu.InstructionCount < end && turns++ < budget)
         {
             if (cpu.Shutdown) return StopReason.Shutdown;
@@ -80,6 +86,8 @@ public sealed unsafe partial class Interpreter : IExecutionEngine
             else if (cpu.IrqLine && (cpu.Flags & Processor.FlagIF) != 0 && cpu.InterruptController is { } pic)
             {
                 cpu.Interrupt(pic.Acknowledge(), InterruptSource.External);
+                previous = null;
+                previousStatus = -1;
                 continue;
             }
             if (cpu.Halted) return StopReason.Halted;
@@ -88,20 +96,46 @@ public sealed unsafe partial class Interpreter : IExecutionEngine
             if (((cpu.Flags & (Processor.FlagTF | Processor.FlagRF)) | cpu.CodeBreakpoints) != 0 || cpu.DataBreakpointsArmed)
             {
                 RunDebug((cpu.Flags & Processor.FlagTF) != 0);
+                previous = null;
+                previousStatus = -1;
                 if (stopped) return StopReason.Exception;
                 continue;
             }
 
             DecodedBlock block;
-            try
+            DecodedBlock? link = previousStatus == 0 ? previous!.FallThroughLink : previousStatus == 1 ? previous!.TakenLink : null;
+            if (link is not null && link.Valid && cpu.Seg[SegReg.CS].Base + cpu.Eip == (previousStatus == 0 ? previous!.FallThroughLinear : previous!.TakenLinear) &&
+                cpu.TlbGeneration == (previousStatus == 0 ? previous!.FallThroughGeneration : previous!.TakenGeneration) &&
+                link.Mode == BlockCache.ModeKey(cpu) && (ulong)cpu.Eip + (ulong)link.ByteLength - 1 <= cpu.Seg[SegReg.CS].Limit)
             {
-                block = Blocks.Lookup();
+                // A direct exit goes where it went last time: same linear address, same mode, block still valid (and
+                // nothing in between: interrupts and the debug path forget the link), and no TLB flush since the link
+                // was made: the linear-to-physical mapping is then the one the TLB would still give.
+                block = link;
+                LinkedDispatches++;
             }
-            catch (CpuFault f)
+            else
             {
-                if (!RaiseFault(f)) return StopReason.Exception;
-                continue;
+                try
+                {
+                    block = Blocks.Lookup();
+                }
+                catch (CpuFault f)
+                {
+                    previous = null;
+                    previousStatus = -1;
+                    if (!RaiseFault(f)) return StopReason.Exception;
+                    continue;
+                }
+                if (previousStatus is 0 or 1 && block.Cacheable && !block.Straddles)
+                {
+                    uint linear = cpu.Seg[SegReg.CS].Base + cpu.Eip;
+                    if (previousStatus == 0) { previous!.FallThroughLink = block; previous.FallThroughLinear = linear; previous.FallThroughGeneration = cpu.TlbGeneration; }
+                    else { previous!.TakenLink = block; previous.TakenLinear = linear; previous.TakenGeneration = cpu.TlbGeneration; }
+                }
             }
+            previous = null;
+            previousStatus = -1;
             var code = block.Translation;
             if (code is null && Translator is { } t) code = t.Translate(block);
             if (code is not null)
@@ -109,6 +143,11 @@ public sealed unsafe partial class Interpreter : IExecutionEngine
                 cpu.RunLimit = end;
                 int status = RunTranslated(block, code);
                 if (status == TranslatedExit.Bail) Execute(block, block.Insns.Length);
+                else if (status is 0 or 1 && !stopped)
+                {
+                    previous = block;
+                    previousStatus = status;
+                }
                 if (stopped) return StopReason.Exception;
                 continue;
             }

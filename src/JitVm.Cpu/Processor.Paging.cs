@@ -244,8 +244,15 @@ public sealed partial class Processor
     // ---------------- TLB maintenance ----------------
 
     /// <summary>Drops every cached translation, global ones included (CR0.PG/WP/PE, CR4.PGE/PSE/PAE changes, A20, memory map).</summary>
+    /// <summary>
+    /// Bumped whenever cached linear-to-physical translations are dropped (TLB flushes, INVLPG): anything that
+    /// remembered a translation (the dispatcher's successor links) compares it before relying on it.
+    /// </summary>
+    public uint TlbGeneration;
+
     public void FlushTlb()
     {
+        TlbGeneration++;
         Invalidate(supervisorTlb, false);
         Invalidate(userTlb, false);
         largeEntries = false;
@@ -254,6 +261,7 @@ public sealed partial class Processor
     /// <summary>Drops every cached translation except global ones (a CR3 write).</summary>
     public void FlushTlbNonGlobal()
     {
+        TlbGeneration++;
         Invalidate(supervisorTlb, true);
         Invalidate(userTlb, true);
     }
@@ -272,6 +280,7 @@ public sealed partial class Processor
     /// <summary>INVLPG: drops the translation of the page holding <paramref name="lin"/>, global or not, at both privileges.</summary>
     public void InvalidatePage(uint lin)
     {
+        TlbGeneration++;
         uint page = lin & ~PhysicalMemory.PageMask;
         foreach (var table in (ReadOnlySpan<TlbEntry[]>)[supervisorTlb, userTlb])
         {

@@ -104,6 +104,7 @@ public sealed class JitEngine : IExecutionEngine, IBlockTranslator, ICodeInvalid
             MedianCompileTime = MedianCompileTime,
             BlocksTranslated = BlocksTranslated,
             CompileFailures = CompileFailures,
+            LinkedDispatches = interpreter.LinkedDispatches,
             MedianCompileTimePerBlock = Median(perBlockTimes),
             CacheLookups = blocks.Lookups,
             CacheHits = blocks.Lookups - blocks.Misses,

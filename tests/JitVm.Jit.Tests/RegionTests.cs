@@ -146,6 +146,107 @@ public class RegionTests
     }
 
     [Fact]
+    public void DirectExitsToAnotherPageFollowSuccessorLinks()
+    {
+        // The loop's body is in the next page (not gathered into the region): every pass leaves the translation
+        // through a direct JMP and comes back through one, which the dispatcher follows by the blocks' links.
+        var code = Pair.Assemble(16, 0, a =>
+        {
+            var top = a.CreateLabel();
+            var far = a.CreateLabel();
+            a.mov(ecx, 5000);
+            a.Label(ref top);
+            a.jmp(far);
+            for (int k = 0; k < 0x1010; k++) a.nop();
+            a.Label(ref far);
+            a.add(eax, ecx);
+            a.dec(ecx);
+            a.jnz(top);
+            a.hlt();
+        });
+        var (cpu, jit, reference, refCpu) = Build(code);
+        Assert.Equal(StopReason.Halted, jit.Run(10_000_000));
+        Assert.Equal(StopReason.Halted, reference.Run(10_000_000));
+        Assert.Equal(refCpu.Eax, cpu.Eax);
+        Assert.Equal(refCpu.InstructionCount, cpu.InstructionCount);
+        var s = jit.GetStatistics();
+        Assert.True(s.LinkedDispatches > 9000, $"{s.LinkedDispatches} linked dispatches, {s.CacheLookups} lookups");
+        Assert.True(s.CacheLookups < 100, $"{s.CacheLookups} lookups");
+    }
+
+    [Fact]
+    public void ALinkIsNotFollowedAcrossARemapOfItsTarget()
+    {
+        // Flat 32-bit code with paging: linear 400000h (the loop) jumps to 401000h and back. Halfway, the loop
+        // points 401000h's page table entry at other code and INVLPGs it; the direct exit's link must not keep
+        // going to the old frame.
+        const uint Pd = 0x8000, PtLow = 0x9000, PtHigh = 0xA000, LoopFrame = 0x30000, FrameA = 0x31000, FrameB = 0x32000;
+        const uint Pte401 = PtHigh + 4;
+        var loop = new Iced.Intel.Assembler(32);
+        var top = loop.CreateLabel();
+        var back = loop.CreateLabel();
+        var done = loop.CreateLabel();
+        var same = loop.CreateLabel();
+        loop.mov(ecx, 2000);
+        loop.xor(ebx, ebx);
+        loop.Label(ref top);
+        loop.jmp(0x401000);
+        loop.Label(ref back);
+        loop.add(ebx, eax);
+        loop.dec(ecx);
+        loop.jz(done);
+        loop.cmp(ecx, 1000);
+        loop.jne(same);
+        loop.mov(__dword_ptr[Pte401], FrameB | 7);
+        loop.invlpg(__[0x401000]);
+        loop.Label(ref same);
+        loop.jmp(top);
+        loop.Label(ref done);
+        loop.hlt();
+        var w = new List<byte>();
+        var result = loop.Assemble(new ListWriter(w), 0x400000, Iced.Intel.BlockEncoderOptions.ReturnNewInstructionOffsets);
+        uint backAddress = (uint)result.GetLabelRIP(back);
+        byte[] Target(uint value) => Pair.Assemble(32, 0x401000, a => { a.mov(eax, value); a.jmp(backAddress); });
+
+        void Setup(Processor cpu, Core.PhysicalMemory mem)
+        {
+            cpu.Reset();
+            mem.Poke(LoopFrame, [.. w]);
+            mem.Poke(FrameA, Target(1));
+            mem.Poke(FrameB, Target(2));
+            mem.Poke(Pd, BitConverter.GetBytes(PtLow | 7));
+            mem.Poke(Pd + 4, BitConverter.GetBytes(PtHigh | 7));
+            for (uint p = 0; p < 256; p++) mem.Poke(PtLow + p * 4, BitConverter.GetBytes((p << 12) | 7));
+            mem.Poke(PtHigh, BitConverter.GetBytes(LoopFrame | 7));
+            mem.Poke(Pte401, BitConverter.GetBytes(FrameA | 7));
+            const ushort code = Segment.AttrPresent | Segment.AttrS | Segment.AttrCode | Segment.AttrWritable | Segment.AttrDb | Segment.AttrG;
+            const ushort data = Segment.AttrPresent | Segment.AttrS | Segment.AttrWritable | Segment.AttrDb | Segment.AttrG;
+            cpu.Cr3 = Pd;
+            cpu.WriteCr0(cpu.Cr0 | Processor.Cr0PE | Processor.Cr0PG);
+            cpu.LoadRealModeSegmentFull(SegReg.CS, 0x08, 0, 0xFFFFFFFF, code);
+            foreach (int sr in new[] { SegReg.DS, SegReg.ES, SegReg.SS }) cpu.LoadRealModeSegmentFull(sr, 0x10, 0, 0xFFFFFFFF, data);
+            cpu.Esp = 0x7000;
+            cpu.Eip = 0x400000;
+        }
+        var side = Pair.Side(CpuModel.Pentium, 1 << 20, jit: false);
+        var mem = new Core.PhysicalMemory(1 << 20);
+        var cpu = new Processor(CpuModel.Pentium, mem, new Core.IoBus());
+        var jit = new JitEngine(cpu, threshold: 0);
+        Setup(cpu, mem);
+        Setup(side.Cpu, side.Memory);
+        Assert.Equal(StopReason.Halted, jit.Run(1_000_000));
+        Assert.Equal(StopReason.Halted, side.Engine.Run(1_000_000));
+        Assert.Equal(1000u * 1 + 1000u * 2, side.Cpu.Ebx);
+        Assert.Equal(side.Cpu.Ebx, cpu.Ebx);
+        Assert.True(jit.GetStatistics().LinkedDispatches > 1000);
+    }
+
+    sealed class ListWriter(List<byte> bytes) : Iced.Intel.CodeWriter
+    {
+        public override void WriteByte(byte value) => bytes.Add(value);
+    }
+
+    [Fact]
     public void TheBudgetStillEndsALoopInsideATranslation()
     {
         var (cpu, jit, _, _) = Build(ThreeBlockLoop());

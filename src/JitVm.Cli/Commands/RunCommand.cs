@@ -217,7 +217,7 @@ internal static class RunCommand
             sb.AppendLine($"blocks: decoded={s.BlocksDecoded} live={s.LiveBlocks} compiled={Opt(s.BlocksCompiled)} (guest blocks {Opt(s.BlocksTranslated)}) " +
                           $"compile-time={Ms(s.CompileTime)} average={average} median={Us(s.MedianCompileTime)} median-per-block={Us(s.MedianCompileTimePerBlock)}");
             if (s.CompileFailures is > 0) sb.AppendLine($"compile failures: {s.CompileFailures} (those blocks ran interpreted)");
-            sb.AppendLine($"cache: lookups={s.CacheLookups} hits={s.CacheHits} misses={s.CacheMisses} invalidated={s.Invalidations} evicted={Opt(s.Evictions)} flushes={s.CacheFlushes}");
+            sb.AppendLine($"cache: lookups={s.CacheLookups} hits={s.CacheHits} misses={s.CacheMisses} linked={Opt(s.LinkedDispatches)} invalidated={s.Invalidations} evicted={Opt(s.Evictions)} flushes={s.CacheFlushes}");
         }
         sb.AppendLine($"speed: {r.Mips:F1} MIPS over {r.Seconds:F3} s");
         return sb.ToString();

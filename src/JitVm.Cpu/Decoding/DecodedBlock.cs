@@ -61,6 +61,18 @@ public sealed class DecodedBlock
     public object? TranslatorData;
 
     /// <summary>
+    /// Successor links of a translated block: where its translation last continued after a fall-through exit
+    /// (status 0) or a taken direct branch (status 1), and the linear address (CS base + EIP) that was for. The
+    /// dispatcher follows a link instead of looking the next block up when the link's block is still valid, the
+    /// linear address matches and the mode is the same (see <see cref="Interpreter"/>); never set to a block that
+    /// straddles a page.
+    /// </summary>
+    public DecodedBlock? FallThroughLink, TakenLink;
+    public uint FallThroughLinear, TakenLinear;
+    /// <summary><see cref="Processor.TlbGeneration"/> when the links were made (a flush since then voids them).</summary>
+    public uint FallThroughGeneration, TakenGeneration;
+
+    /// <summary>
     /// Blocks whose translation also covers this block's bytes (a translated region entered elsewhere): when this
     /// block is invalidated their translations go too. Null when there are none.
     /// </summary>
