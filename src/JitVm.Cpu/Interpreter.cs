@@ -73,7 +73,7 @@ public sealed unsafe partial class Interpreter : IExecutionEngine
         // (e.g. on a fetch from an unusable address) still returns to the caller.
         long turns = 0;
         stopped = false;
-        // The translated block that ran last and how it left (0 fall-through, 1 taken: the exits with fixed targets).
+        // The translated block that ran last and how it left (0 fall-through, 1 taken, 2 indirect).
         DecodedBlock? previous = null;
         int previousStatus = -1;
         while (cpu.InstructionCount < end && turns++ < budget)
@@ -103,12 +103,12 @@ public sealed unsafe partial class Interpreter : IExecutionEngine
             }
 
             DecodedBlock block;
-            DecodedBlock? link = previousStatus == 0 ? previous!.FallThroughLink : previousStatus == 1 ? previous!.TakenLink : null;
-            if (link is not null && link.Valid && cpu.Seg[SegReg.CS].Base + cpu.Eip == (previousStatus == 0 ? previous!.FallThroughLinear : previous!.TakenLinear) &&
-                cpu.TlbGeneration == (previousStatus == 0 ? previous!.FallThroughGeneration : previous!.TakenGeneration) &&
+            DecodedBlock? link = previousStatus >= 0 ? previous!.Links[previousStatus].Block : null;
+            if (link is not null && link.Valid && cpu.Seg[SegReg.CS].Base + cpu.Eip == previous!.Links[previousStatus].Linear &&
+                cpu.TlbGeneration == previous.Links[previousStatus].Generation &&
                 link.Mode == BlockCache.ModeKey(cpu) && (ulong)cpu.Eip + (ulong)link.ByteLength - 1 <= cpu.Seg[SegReg.CS].Limit)
             {
-                // A direct exit goes where it went last time: same linear address, same mode, block still valid (and
+                // The exit goes where it went last time: same linear address, same mode, block still valid (and
                 // nothing in between: interrupts and the debug path forget the link), and no TLB flush since the link
                 // was made: the linear-to-physical mapping is then the one the TLB would still give.
                 block = link;
@@ -127,11 +127,12 @@ public sealed unsafe partial class Interpreter : IExecutionEngine
                     if (!RaiseFault(f)) return StopReason.Exception;
                     continue;
                 }
-                if (previousStatus is 0 or 1 && block.Cacheable && !block.Straddles)
+                if (previousStatus >= 0 && block.Cacheable && !block.Straddles)
                 {
-                    uint linear = cpu.Seg[SegReg.CS].Base + cpu.Eip;
-                    if (previousStatus == 0) { previous!.FallThroughLink = block; previous.FallThroughLinear = linear; previous.FallThroughGeneration = cpu.TlbGeneration; }
-                    else { previous!.TakenLink = block; previous.TakenLinear = linear; previous.TakenGeneration = cpu.TlbGeneration; }
+                    ref SuccessorLink l = ref previous!.Links[previousStatus];
+                    l.Block = block;
+                    l.Linear = cpu.Seg[SegReg.CS].Base + cpu.Eip;
+                    l.Generation = cpu.TlbGeneration;
                 }
             }
             previous = null;
@@ -143,7 +144,7 @@ public sealed unsafe partial class Interpreter : IExecutionEngine
                 cpu.RunLimit = end;
                 int status = RunTranslated(block, code);
                 if (status == TranslatedExit.Bail) Execute(block, block.Insns.Length);
-                else if (status is 0 or 1 && !stopped)
+                else if (status is >= 0 and <= 2 && !stopped)
                 {
                     previous = block;
                     previousStatus = status;

@@ -61,16 +61,13 @@ public sealed class DecodedBlock
     public object? TranslatorData;
 
     /// <summary>
-    /// Successor links of a translated block: where its translation last continued after a fall-through exit
-    /// (status 0) or a taken direct branch (status 1), and the linear address (CS base + EIP) that was for. The
-    /// dispatcher follows a link instead of looking the next block up when the link's block is still valid, the
-    /// linear address matches and the mode is the same (see <see cref="Interpreter"/>); never set to a block that
-    /// straddles a page.
+    /// Successor links of a translated block, one per exit status (0 fall-through, 1 taken direct branch,
+    /// 2 indirect: the last target seen): the block its translation continued at, for which linear address (CS base
+    /// + EIP) and <see cref="Processor.TlbGeneration"/>. The dispatcher follows a link instead of looking the next
+    /// block up while the link's block is still valid and the linear address, mode and TLB generation are the same
+    /// (see <see cref="Interpreter"/>); never set to a block that straddles a page.
     /// </summary>
-    public DecodedBlock? FallThroughLink, TakenLink;
-    public uint FallThroughLinear, TakenLinear;
-    /// <summary><see cref="Processor.TlbGeneration"/> when the links were made (a flush since then voids them).</summary>
-    public uint FallThroughGeneration, TakenGeneration;
+    public SuccessorLinks Links;
 
     /// <summary>
     /// Blocks whose translation also covers this block's bytes (a translated region entered elsewhere): when this
@@ -86,4 +83,19 @@ public sealed class DecodedBlock
     }
 
     public int EndOffset => ByteLength;
+}
+
+/// <summary>Where a translated block's exit led last time (see <see cref="DecodedBlock.Links"/>).</summary>
+public struct SuccessorLink
+{
+    public DecodedBlock? Block;
+    public uint Linear;
+    public uint Generation;
+}
+
+/// <summary>One <see cref="SuccessorLink"/> per exit status that has a target: 0, 1 and 2.</summary>
+[System.Runtime.CompilerServices.InlineArray(3)]
+public struct SuccessorLinks
+{
+    SuccessorLink first;
 }
