@@ -9,11 +9,11 @@ namespace JitVm.Benchmarks;
 
 /// <summary>
 /// Dispatch overhead: a guest loop whose every pass leaves translated code (PUSH SI / RET to the loop head, a
-/// return no region predicts), so each pass is one trip through the dispatcher: block lookup, interrupt and budget
-/// checks, the delegate call, and the method's prologue and epilogue. Four guest instructions per pass; Mean is
-/// nanoseconds per pass (per dispatch). The interpreter row runs the same passes for comparison. The linked row
-/// leaves by direct JMPs to the next page and back (two dispatches and three instructions per pass), which the
-/// dispatcher follows by the blocks' successor links instead of looking them up.
+/// return no region predicts), so each pass is one trip through the dispatcher: the indirect exit's successor link
+/// (or a lookup), interrupt and budget checks, the delegate call, and the method's prologue and epilogue. Four guest
+/// instructions per pass; Mean is nanoseconds per pass (per dispatch). The interpreter row runs the same passes for
+/// comparison. The linked row leaves by direct JMPs to the next page and back (two dispatches and three
+/// instructions per pass).
 /// </summary>
 public class DispatchBenchmarks
 {
