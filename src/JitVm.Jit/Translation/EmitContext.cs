@@ -842,11 +842,19 @@ internal sealed class EmitContext
             IL.Emit(OpCodes.Stloc, exitStatus);
             IL.Emit(OpCodes.Br, Epilogue(flags));
         }
+        // One commit sequence for every exit: each flag state first stores its own flags, then joins it (the IL,
+        // and with it RyuJIT's time, grows with every copy of the register stores).
+        var commit = IL.DefineLabel();
         foreach (var (flags, label) in epilogues)
         {
             IL.MarkLabel(label);
-            StoreRegisters(writtenRegs);
             FlushFlags(flags);
+            IL.Emit(OpCodes.Br, commit);
+        }
+        if (epilogues.Count > 0)
+        {
+            IL.MarkLabel(commit);
+            StoreRegisters(writtenRegs);
             StateAddress(L.Eip); IL.Emit(OpCodes.Ldloc, exitEip); IL.Emit(OpCodes.Stind_I4);
             StateAddress(L.InstructionCount);
             IL.Emit(OpCodes.Ldloc, icount);
