@@ -13,7 +13,7 @@ cd "$(dirname "$0")/.."
 
 scale=1
 out=""
-engines="interp jit"
+engines="interp jit auto"
 install=1
 while [[ $# -gt 0 ]]; do
     case "$1" in
