@@ -2,7 +2,7 @@
 # Runs the project's benchmark kernels on qemu-system-i386 (TCG) and on jitvm (each available engine), side by side
 # in one run, and prints wall-clock times, the jitvm/QEMU ratio and whether the guest output matched.
 #
-#   benchmarks/qemu-side-by-side.sh [--scale F] [--out DIR] [--engines "interp jit"] [--no-install]
+#   benchmarks/qemu-side-by-side.sh [--scale F] [--out DIR] [--engines "interp jit auto"] [--no-install]
 #
 # Builds the kernels with benchmarks/JitVm.Workloads and jitvm in Release, installs Debian's qemu-system-x86 when
 # qemu-system-i386 is missing (apt-get, as root or through sudo; skipped with a message when that is impossible).
