@@ -17,7 +17,11 @@ public struct TlbEntry
 {
     public uint ReadTag;
     public uint WriteTag;
-    public int Host;
+    /// <summary>
+    /// Host index of the entry's page in guest RAM's array minus the page's linear address (wrapping 32-bit
+    /// arithmetic): the byte at linear address <c>lin</c> of the page is <c>Backing[(int)lin + Addend]</c>.
+    /// </summary>
+    public int Addend;
     /// <summary>Physical address of the page; the low bits hold <see cref="Processor.TlbGlobal"/> and <see cref="Processor.TlbLarge"/>.</summary>
     public uint Phys;
 }
@@ -52,7 +56,7 @@ public sealed partial class Processor
     public byte ReadLin8(uint lin)
     {
         ref TlbEntry e = ref TlbFor(lin);
-        if (e.ReadTag == (lin & ~PhysicalMemory.PageMask)) return backing[e.Host + (int)(lin & PhysicalMemory.PageMask)];
+        if (e.ReadTag == (lin & ~PhysicalMemory.PageMask)) return backing[(int)lin + e.Addend];
         return (byte)ReadLinSlow(lin, 1);
     }
 
@@ -61,7 +65,7 @@ public sealed partial class Processor
     {
         ref TlbEntry e = ref TlbFor(lin);
         if (e.ReadTag == ((lin + 1) & ~PhysicalMemory.PageMask))
-            return Unsafe.ReadUnaligned<ushort>(ref backing[e.Host + (int)(lin & PhysicalMemory.PageMask)]);
+            return Unsafe.ReadUnaligned<ushort>(ref backing[(int)lin + e.Addend]);
         return (ushort)ReadLinSlow(lin, 2);
     }
 
@@ -70,7 +74,7 @@ public sealed partial class Processor
     {
         ref TlbEntry e = ref TlbFor(lin);
         if (e.ReadTag == ((lin + 3) & ~PhysicalMemory.PageMask))
-            return Unsafe.ReadUnaligned<uint>(ref backing[e.Host + (int)(lin & PhysicalMemory.PageMask)]);
+            return Unsafe.ReadUnaligned<uint>(ref backing[(int)lin + e.Addend]);
         return ReadLinSlow(lin, 4);
     }
 
@@ -78,7 +82,7 @@ public sealed partial class Processor
     public void WriteLin8(uint lin, uint v)
     {
         ref TlbEntry e = ref TlbFor(lin);
-        if (e.WriteTag == (lin & ~PhysicalMemory.PageMask)) backing[e.Host + (int)(lin & PhysicalMemory.PageMask)] = (byte)v;
+        if (e.WriteTag == (lin & ~PhysicalMemory.PageMask)) backing[(int)lin + e.Addend] = (byte)v;
         else WriteLinSlow(lin, v, 1);
     }
 
@@ -87,7 +91,7 @@ public sealed partial class Processor
     {
         ref TlbEntry e = ref TlbFor(lin);
         if (e.WriteTag == ((lin + 1) & ~PhysicalMemory.PageMask))
-            Unsafe.WriteUnaligned(ref backing[e.Host + (int)(lin & PhysicalMemory.PageMask)], (ushort)v);
+            Unsafe.WriteUnaligned(ref backing[(int)lin + e.Addend], (ushort)v);
         else WriteLinSlow(lin, v, 2);
     }
 
@@ -96,7 +100,7 @@ public sealed partial class Processor
     {
         ref TlbEntry e = ref TlbFor(lin);
         if (e.WriteTag == ((lin + 3) & ~PhysicalMemory.PageMask))
-            Unsafe.WriteUnaligned(ref backing[e.Host + (int)(lin & PhysicalMemory.PageMask)], v);
+            Unsafe.WriteUnaligned(ref backing[(int)lin + e.Addend], v);
         else WriteLinSlow(lin, v, 4);
     }
 
@@ -175,7 +179,7 @@ public sealed partial class Processor
     public byte ReadSys8(uint lin)
     {
         ref TlbEntry e = ref EntryIn(supervisorTlb, lin);
-        if (e.ReadTag == (lin & ~PhysicalMemory.PageMask)) return backing[e.Host + (int)(lin & PhysicalMemory.PageMask)];
+        if (e.ReadTag == (lin & ~PhysicalMemory.PageMask)) return backing[(int)lin + e.Addend];
         return (byte)ReadSlow(lin, 1, false);
     }
 
@@ -183,7 +187,7 @@ public sealed partial class Processor
     {
         ref TlbEntry e = ref EntryIn(supervisorTlb, lin);
         if (e.ReadTag == ((lin + 1) & ~PhysicalMemory.PageMask))
-            return Unsafe.ReadUnaligned<ushort>(ref backing[e.Host + (int)(lin & PhysicalMemory.PageMask)]);
+            return Unsafe.ReadUnaligned<ushort>(ref backing[(int)lin + e.Addend]);
         return (ushort)ReadSlow(lin, 2, false);
     }
 
@@ -191,7 +195,7 @@ public sealed partial class Processor
     {
         ref TlbEntry e = ref EntryIn(supervisorTlb, lin);
         if (e.ReadTag == ((lin + 3) & ~PhysicalMemory.PageMask))
-            return Unsafe.ReadUnaligned<uint>(ref backing[e.Host + (int)(lin & PhysicalMemory.PageMask)]);
+            return Unsafe.ReadUnaligned<uint>(ref backing[(int)lin + e.Addend]);
         return ReadSlow(lin, 4, false);
     }
 
@@ -204,7 +208,7 @@ public sealed partial class Processor
         ref TlbEntry e = ref EntryIn(supervisorTlb, lin);
         if (e.WriteTag == ((lin + (uint)size - 1) & ~PhysicalMemory.PageMask))
         {
-            ref byte b = ref backing[e.Host + (int)(lin & PhysicalMemory.PageMask)];
+            ref byte b = ref backing[(int)lin + e.Addend];
             if (size == 1) b = (byte)v;
             else if (size == 2) Unsafe.WriteUnaligned(ref b, (ushort)v);
             else Unsafe.WriteUnaligned(ref b, v);
@@ -227,7 +231,7 @@ public sealed partial class Processor
         if ((lin & PhysicalMemory.PageMask) + (uint)bytes > PhysicalMemory.PageSize) return -1;
         ref TlbEntry e = ref TlbFor(lin);
         if ((write ? e.WriteTag : e.ReadTag) != (lin & ~PhysicalMemory.PageMask)) return -1;
-        int host = e.Host + (int)(lin & PhysicalMemory.PageMask);
+        int host = (int)lin + e.Addend;
         if ((uint)host > (uint)(backing.Length - bytes)) return -1;
         return host;
     }

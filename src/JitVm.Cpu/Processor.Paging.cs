@@ -142,7 +142,7 @@ public sealed partial class Processor
         uint page = lin & ~PhysicalMemory.PageMask;
         e.ReadTag = page;
         e.WriteTag = writable && Memory.IsDirectlyWritable(phys) ? page : InvalidTag;
-        e.Host = host;
+        e.Addend = unchecked(host - (int)page);
         e.Phys = (phys & ~PhysicalMemory.PageMask) | flags;
         if ((flags & TlbLarge) != 0) largeEntries = true;
     }

@@ -554,18 +554,16 @@ internal sealed class EmitContext
         IL.Emit(OpCodes.Bne_Un, slow);
     }
 
-    // &backing[entry.Host + (lin & 0xFFF)], with the index checked against the array (a stale or corrupt TLB entry
-    // can never reach outside guest RAM; the check costs one compare).
+    // &backing[lin + entry.Addend], with the index checked against the array (a stale or corrupt TLB entry can
+    // never reach outside guest RAM; the check costs one compare).
     void HostAddress(int bytes, Label slow)
     {
         var index = hostIndex;
         IL.Emit(OpCodes.Ldloc, entryRef);
-        IL.Emit(OpCodes.Ldc_I4, Members.TlbHostOffset);
+        IL.Emit(OpCodes.Ldc_I4, Members.TlbAddendOffset);
         IL.Emit(OpCodes.Add);
         IL.Emit(OpCodes.Ldind_I4);
         IL.Emit(OpCodes.Ldloc, lin);
-        IL.Emit(OpCodes.Ldc_I4, 0xFFF);
-        IL.Emit(OpCodes.And);
         IL.Emit(OpCodes.Add);
         IL.Emit(OpCodes.Stloc, index);
         IL.Emit(OpCodes.Ldloc, index);

@@ -35,7 +35,6 @@ internal static class Members
 
     public static readonly FieldInfo TlbReadTag = Field(typeof(TlbEntry), nameof(TlbEntry.ReadTag));
     public static readonly FieldInfo TlbWriteTag = Field(typeof(TlbEntry), nameof(TlbEntry.WriteTag));
-    public static readonly FieldInfo TlbHost = Field(typeof(TlbEntry), nameof(TlbEntry.Host));
 
     public static readonly FieldInfo BlockInsns = Field(typeof(TranslatedBlock), nameof(TranslatedBlock.Insns));
 
@@ -84,7 +83,7 @@ internal static class Members
     public static readonly int[] SegReadLimitOffset = new int[4], SegWriteLimitOffset = new int[4];
 
     /// <summary>Offsets of TLB-entry fields.</summary>
-    public static readonly int TlbReadTagOffset, TlbWriteTagOffset, TlbHostOffset;
+    public static readonly int TlbReadTagOffset, TlbWriteTagOffset, TlbAddendOffset;
     public static readonly int TlbEntrySize = Unsafe.SizeOf<TlbEntry>();
 
     static Members()
@@ -104,7 +103,7 @@ internal static class Members
         ref byte eb = ref Unsafe.As<TlbEntry, byte>(ref e);
         TlbReadTagOffset = Off(ref eb, ref e.ReadTag);
         TlbWriteTagOffset = Off(ref eb, ref e.WriteTag);
-        TlbHostOffset = Off(ref eb, ref e.Host);
+        TlbAddendOffset = Off(ref eb, ref e.Addend);
     }
 
     public static MethodInfo Helper(string name) =>
