@@ -26,11 +26,7 @@ internal static class Alu
         var off = cx.Temp(3);
         int bytes = bits / 8;
         bool memDst = i.HasMemory && shape != Shape.RRm;
-        if (i.HasMemory)
-        {
-            cx.Ea();
-            il.Emit(OpCodes.Stloc, off);
-        }
+        if (i.HasMemory) cx.EffectiveAddress();
         // Operands.
         switch (shape)
         {
@@ -99,13 +95,7 @@ internal static class Alu
         var r = cx.Temp(2);
         var off = cx.Temp(3);
         var zero = cx.Temp(1);
-        if (i.HasMemory)
-        {
-            cx.Ea();
-            il.Emit(OpCodes.Stloc, off);
-            cx.Read(i.Seg, bits / 8, off);
-        }
-        else cx.LoadReg(i.R0, bits);
+        cx.LoadRm(ref i, i.R0, bits);
         il.Emit(OpCodes.Stloc, d);
         if (neg)
         {

@@ -13,13 +13,7 @@ internal static class Conditional
         var v = cx.Temp(0);
         cx.Condition(i.Cond);
         cx.IL.Emit(OpCodes.Stloc, v);
-        if (i.HasMemory)
-        {
-            var off = cx.Temp(3);
-            cx.Ea();
-            cx.IL.Emit(OpCodes.Stloc, off);
-            cx.Write(i.Seg, 1, off, v);
-        }
+        if (i.HasMemory) cx.Write(i.Seg, 1, cx.EffectiveAddress(), v);
         else
         {
             cx.IL.Emit(OpCodes.Ldloc, v);
@@ -34,14 +28,7 @@ internal static class Conditional
     {
         var v = cx.Temp(0);
         var skip = cx.IL.DefineLabel();
-        if (i.HasMemory)
-        {
-            var off = cx.Temp(3);
-            cx.Ea();
-            cx.IL.Emit(OpCodes.Stloc, off);
-            cx.Read(i.Seg, bits / 8, off);
-        }
-        else cx.LoadReg(i.R1, bits);
+        cx.LoadRm(ref i, i.R1, bits);
         cx.IL.Emit(OpCodes.Stloc, v);
         cx.Condition(i.Cond);
         cx.IL.Emit(OpCodes.Brfalse, skip);

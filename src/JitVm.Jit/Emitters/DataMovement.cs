@@ -15,11 +15,7 @@ internal static class DataMovement
         var v = cx.Temp(0);
         var off = cx.Temp(3);
         int bytes = bits / 8;
-        if (i.HasMemory)
-        {
-            cx.Ea();
-            il.Emit(OpCodes.Stloc, off);
-        }
+        if (i.HasMemory) cx.EffectiveAddress();
         if (imm)
         {
             cx.Const(bits == 32 ? i.Imm : i.Imm & ((1u << bits) - 1));
@@ -52,13 +48,7 @@ internal static class DataMovement
     {
         var il = cx.IL;
         var off = cx.Temp(3);
-        if (i.HasMemory)
-        {
-            cx.Ea();
-            il.Emit(OpCodes.Stloc, off);
-            cx.Read(i.Seg, srcBits / 8, off);
-        }
-        else cx.LoadReg(i.R1, srcBits);
+        cx.LoadRm(ref i, i.R1, srcBits);
         if (signed)
         {
             il.Emit(srcBits == 8 ? OpCodes.Conv_I1 : OpCodes.Conv_I2);
@@ -82,10 +72,8 @@ internal static class DataMovement
         if (i.HasMemory)
         {
             // XCHG r/m, r: memory gets the register, the register gets the old memory value (store first).
-            var off = cx.Temp(3);
             var r = cx.Temp(1);
-            cx.Ea();
-            cx.IL.Emit(OpCodes.Stloc, off);
+            var off = cx.EffectiveAddress();
             cx.Read(i.Seg, bits / 8, off);
             cx.IL.Emit(OpCodes.Stloc, a);
             cx.LoadReg(i.R1, bits);

@@ -18,23 +18,11 @@ internal static class MulDiv
 
     static MethodInfo Generic(Type owner, string name, Type size) => owner.GetMethod(name, Any)!.MakeGenericMethod(size);
 
-    static void Source(EmitContext cx, ref Insn i, int bits)
-    {
-        if (i.HasMemory)
-        {
-            var off = cx.Temp(3);
-            cx.Ea();
-            cx.IL.Emit(OpCodes.Stloc, off);
-            cx.Read(i.Seg, bits / 8, off);
-        }
-        else cx.LoadReg(i.R0, bits);
-    }
-
     // MUL/IMUL r/m: AX/DX:AX/EDX:EAX = accumulator * src; CF/OF (and the model's undefined flags) set eagerly.
     static bool Multiply(EmitContext cx, ref Insn i, MethodInfo impl, int bits)
     {
         var src = cx.Temp(0);
-        Source(cx, ref i, bits);
+        cx.LoadRm(ref i, i.R0, bits);
         cx.IL.Emit(OpCodes.Stloc, src);
         cx.SyncOut(0, 2);
         cx.Cpu();
@@ -49,7 +37,7 @@ internal static class MulDiv
     static bool Divide(EmitContext cx, ref Insn i, MethodInfo impl, int bits)
     {
         var src = cx.Temp(0);
-        Source(cx, ref i, bits);
+        cx.LoadRm(ref i, i.R0, bits);
         cx.IL.Emit(OpCodes.Stloc, src);
         cx.SyncOut(0, 2);
         cx.Cpu();
@@ -67,14 +55,7 @@ internal static class MulDiv
         if (imm)
         {
             // IMUL r, r/m, imm: operand 1 is the r/m source.
-            if (i.HasMemory)
-            {
-                var off = cx.Temp(3);
-                cx.Ea();
-                cx.IL.Emit(OpCodes.Stloc, off);
-                cx.Read(i.Seg, bits / 8, off);
-            }
-            else cx.LoadReg(i.R1, bits);
+            cx.LoadRm(ref i, i.R1, bits);
             cx.IL.Emit(OpCodes.Stloc, a);
             if (!cx.FlagsNeeded)
             {
@@ -89,14 +70,7 @@ internal static class MulDiv
         }
         else
         {
-            if (i.HasMemory)
-            {
-                var off = cx.Temp(3);
-                cx.Ea();
-                cx.IL.Emit(OpCodes.Stloc, off);
-                cx.Read(i.Seg, bits / 8, off);
-            }
-            else cx.LoadReg(i.R1, bits);
+            cx.LoadRm(ref i, i.R1, bits);
             cx.IL.Emit(OpCodes.Stloc, a);
             if (!cx.FlagsNeeded)
             {

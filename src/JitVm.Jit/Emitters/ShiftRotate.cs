@@ -27,13 +27,7 @@ internal static class ShiftRotate
         var r = cx.Temp(2);
         var off = cx.Temp(3);
         var flags = cx.Temp(1);
-        if (i.HasMemory)
-        {
-            cx.Ea();
-            il.Emit(OpCodes.Stloc, off);
-            cx.Read(i.Seg, bits / 8, off);
-        }
-        else cx.LoadReg(i.R0, bits);
+        cx.LoadRm(ref i, i.R0, bits);
         il.Emit(OpCodes.Stloc, d);
         if (!cx.FlagsNeeded && kind != Kind.Other)
         {

@@ -13,14 +13,7 @@ internal static class Stack
     {
         var v = cx.Temp(0);
         if (imm) cx.Const(bits == 32 ? i.Imm : i.Imm & 0xFFFF);
-        else if (i.HasMemory)
-        {
-            var off = cx.Temp(3);
-            cx.Ea();
-            cx.IL.Emit(OpCodes.Stloc, off);
-            cx.Read(i.Seg, bits / 8, off);
-        }
-        else cx.LoadReg(i.R0, bits);
+        else cx.LoadRm(ref i, i.R0, bits);
         cx.IL.Emit(OpCodes.Stloc, v);
         cx.Push(bits / 8, v);
         return true;

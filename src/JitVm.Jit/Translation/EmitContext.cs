@@ -411,6 +411,25 @@ internal sealed class EmitContext
         }
     }
 
+    /// <summary>Computes the memory operand's offset into <see cref="Temp"/>(3) (the emitters' offset temporary) and returns it.</summary>
+    public LocalBuilder EffectiveAddress()
+    {
+        var off = Temp(3);
+        Ea();
+        IL.Emit(OpCodes.Stloc, off);
+        return off;
+    }
+
+    /// <summary>
+    /// Pushes the r/m operand: the memory operand (its offset left in <see cref="Temp"/>(3) for a store back) or
+    /// register <paramref name="reg"/>, <paramref name="bits"/> wide.
+    /// </summary>
+    public void LoadRm(ref Insn i, int reg, int bits)
+    {
+        if (i.HasMemory) Read(i.Seg, bits / 8, EffectiveAddress());
+        else LoadReg(reg, bits);
+    }
+
     /// <summary>
     /// Pushes the <paramref name="bytes"/>-byte value at <paramref name="seg"/>:<paramref name="offset"/>: the
     /// segment's precomputed limit, then the TLB tag of the page of the last byte, then a direct read of the host
