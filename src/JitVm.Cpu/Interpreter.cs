@@ -1,3 +1,4 @@
+using System.Runtime.CompilerServices;
 using JitVm.Cpu.Decoding;
 
 namespace JitVm.Cpu;
@@ -73,9 +74,10 @@ public sealed unsafe partial class Interpreter : IExecutionEngine
         // (e.g. on a fetch from an unusable address) still returns to the caller.
         long turns = 0;
         stopped = false;
-        // The translated block that ran last and how it left (0 fall-through, 1 taken, 2 indirect).
+        // The translated block that ran last (null once anything else happened) and how it left (0 fall-through,
+        // 1 taken, 2 indirect): the successor link to follow or make.
         DecodedBlock? previous = null;
-        int previousStatus = -1;
+        int previousStatus = 0;
         while (cpu.InstructionCount < end && turns++ < budget)
         {
             if (cpu.Shutdown) return StopReason.Shutdown;
@@ -87,7 +89,6 @@ public sealed unsafe partial class Interpreter : IExecutionEngine
             {
                 cpu.Interrupt(pic.Acknowledge(), InterruptSource.External);
                 previous = null;
-                previousStatus = -1;
                 continue;
             }
             if (cpu.Halted) return StopReason.Halted;
@@ -97,24 +98,12 @@ public sealed unsafe partial class Interpreter : IExecutionEngine
             {
                 RunDebug((cpu.Flags & Processor.FlagTF) != 0);
                 previous = null;
-                previousStatus = -1;
                 if (stopped) return StopReason.Exception;
                 continue;
             }
 
-            DecodedBlock block;
-            DecodedBlock? link = previousStatus >= 0 ? previous!.Links[previousStatus].Block : null;
-            if (link is not null && link.Valid && cpu.Seg[SegReg.CS].Base + cpu.Eip == previous!.Links[previousStatus].Linear &&
-                cpu.TlbGeneration == previous.Links[previousStatus].Generation &&
-                link.Mode == BlockCache.ModeKey(cpu) && (ulong)cpu.Eip + (ulong)link.ByteLength - 1 <= cpu.Seg[SegReg.CS].Limit)
-            {
-                // The exit goes where it went last time: same linear address, same mode, block still valid (and
-                // nothing in between: interrupts and the debug path forget the link), and no TLB flush since the link
-                // was made: the linear-to-physical mapping is then the one the TLB would still give.
-                block = link;
-                LinkedDispatches++;
-            }
-            else
+            DecodedBlock? block = previous is null ? null : FollowLink(ref previous.Links[previousStatus]);
+            if (block is null)
             {
                 try
                 {
@@ -123,20 +112,13 @@ public sealed unsafe partial class Interpreter : IExecutionEngine
                 catch (CpuFault f)
                 {
                     previous = null;
-                    previousStatus = -1;
                     if (!RaiseFault(f)) return StopReason.Exception;
                     continue;
                 }
-                if (previousStatus >= 0 && block.Cacheable && !block.Straddles)
-                {
-                    ref SuccessorLink l = ref previous!.Links[previousStatus];
-                    l.Block = block;
-                    l.Linear = cpu.Seg[SegReg.CS].Base + cpu.Eip;
-                    l.Generation = cpu.TlbGeneration;
-                }
+                if (previous is not null && block.Cacheable && !block.Straddles)
+                    previous.Links[previousStatus] = new SuccessorLink { Block = block, Linear = cpu.Seg[SegReg.CS].Base + cpu.Eip, Generation = cpu.TlbGeneration };
             }
             previous = null;
-            previousStatus = -1;
             var code = block.Translation;
             if (code is null && Translator is { } t) code = t.Translate(block);
             if (code is not null)
@@ -155,6 +137,22 @@ public sealed unsafe partial class Interpreter : IExecutionEngine
             if (!Execute(block, block.Insns.Length) && stopped) return StopReason.Exception;
         }
         return cpu.Shutdown ? StopReason.Shutdown : StopReason.Budget;
+    }
+
+    /// <summary>
+    /// The link's block, if the exit goes where it went last time: same linear address, same mode, block still valid
+    /// and inside the CS limit, and no TLB flush since the link was made (the linear-to-physical mapping is then the
+    /// one the TLB would still give). Null otherwise: the dispatcher looks the block up.
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    DecodedBlock? FollowLink(ref SuccessorLink link)
+    {
+        var b = link.Block;
+        ref Segment cs = ref cpu.Seg[SegReg.CS];
+        if (b is null || !b.Valid || cs.Base + cpu.Eip != link.Linear || cpu.TlbGeneration != link.Generation ||
+            b.Mode != BlockCache.ModeKey(cpu) || (ulong)cpu.Eip + (ulong)b.ByteLength - 1 > cs.Limit) return null;
+        LinkedDispatches++;
+        return b;
     }
 
     /// <summary>Runs a translated block and delivers the fault it stopped on, if any; returns its exit status.</summary>

@@ -85,7 +85,7 @@ public sealed class JitEngine : IExecutionEngine, IBlockTranslator, ICodeInvalid
 
     public StopReason Run(long budget)
     {
-        if (!finished.IsEmpty) InstallFinished();
+        if (Background && !finished.IsEmpty) InstallFinished();
         return interpreter.Run(budget);
     }
 
@@ -131,7 +131,7 @@ public sealed class JitEngine : IExecutionEngine, IBlockTranslator, ICodeInvalid
 
     public TranslatedCode? Translate(DecodedBlock block)
     {
-        if (!finished.IsEmpty) InstallFinished();
+        if (Background && !finished.IsEmpty) InstallFinished();
         if (block.ExecutionCount < Threshold || !block.Cacheable) return null;
         if (block.TranslatorData is TranslationJob) return null;                  // being compiled
         if (pageWrites.Count > 0 && Thrashing(block.Phys >> PhysicalMemory.PageShift))
@@ -263,7 +263,7 @@ public sealed class JitEngine : IExecutionEngine, IBlockTranslator, ICodeInvalid
         for (int n = live.Count; n > 0; n--)
         {
             var t = live.Dequeue();
-            if (t.Block.Valid && ReferenceEquals(t.Block.TranslatorData, t)) live.Enqueue(t);
+            if (t.Block.Valid && t.IsInstalled) live.Enqueue(t);
         }
         keptAtSweep = live.Count;
         compiledSinceSweep = 0;
@@ -275,10 +275,9 @@ public sealed class JitEngine : IExecutionEngine, IBlockTranslator, ICodeInvalid
         while (live.Count >= MaxTranslations)
         {
             var old = live.Dequeue();
-            if (ReferenceEquals(old.Block.TranslatorData, old))
+            if (old.IsInstalled)
             {
-                old.Block.Translation = null;
-                old.Block.TranslatorData = null;
+                old.Block.DropTranslation();
                 old.Block.ExecutionCount = 0;
                 Evictions++;
             }
@@ -302,13 +301,8 @@ public sealed class JitEngine : IExecutionEngine, IBlockTranslator, ICodeInvalid
     void OnMapChanged()
     {
         foreach (var t in live)
-        {
-            if (!ReferenceEquals(t.Block.TranslatorData, t)) continue;
-            t.Block.Translation = null;
-            t.Block.TranslatorData = null;
-        }
-        live.Clear();
-        keptAtSweep = compiledSinceSweep = 0;
+            if (t.IsInstalled) t.Block.DropTranslation();
+        InvalidateAllCode();
         interpreter.Cpu.ExitBlock = true;
     }
 

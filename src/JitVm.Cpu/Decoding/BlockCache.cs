@@ -213,8 +213,7 @@ public sealed class BlockCache : ICodeInvalidationSink
         b.Valid = false;
         // Let go of the translation: if this block is the entry of a region, the region's surviving members still
         // list it in their Dependents, which would otherwise keep the dead translation and its native code alive.
-        b.Translation = null;
-        b.TranslatorData = null;
+        b.DropTranslation();
         InvalidatedBlocks++;
         blocks.Remove(Key(b.Phys, b.Mode));
         int fi = FrontIndex(b.Phys);
@@ -226,8 +225,7 @@ public sealed class BlockCache : ICodeInvalidationSink
             // being run ends it after the current instruction, as a write into a single block does.
             foreach (var d in dependents)
             {
-                d.Translation = null;
-                d.TranslatorData = null;
+                d.DropTranslation();
                 if (ReferenceEquals(Current, d)) cpu.ExitBlock = true;
             }
             b.Dependents = null;

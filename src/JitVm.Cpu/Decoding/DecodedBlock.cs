@@ -60,6 +60,13 @@ public sealed class DecodedBlock
     /// <summary>Translator bookkeeping (its own per-block record), opaque to the dispatcher.</summary>
     public object? TranslatorData;
 
+    /// <summary>Forgets the block's translation (it runs interpreted until translated again).</summary>
+    public void DropTranslation()
+    {
+        Translation = null;
+        TranslatorData = null;
+    }
+
     /// <summary>
     /// Successor links of a translated block, one per exit status (0 fall-through, 1 taken direct branch,
     /// 2 indirect: the last target seen): the block its translation continued at, for which linear address (CS base

@@ -60,20 +60,15 @@ internal static unsafe class MulDiv
     // ---- IMUL r, r/m (0F AF) and IMUL r, r/m, imm (69, 6B): only the low half is kept ----
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    static void Imul2<S>(Processor c, int dst, uint a, uint b) where S : IOperandSize
-    {
-        long p = (long)S.SignExtend(a) * S.SignExtend(b);
-        uint lo = (uint)p & S.Mask, hi = (uint)(p >> (S.Bytes * 8)) & S.Mask;
-        S.SetReg(c, dst, lo);
-        MulFlags<S>(c, lo, hi, p != S.SignExtend(lo));            // CF = OF = the product was truncated
-    }
+    static void Imul2<S>(Processor c, int dst, uint a, uint b) where S : IOperandSize => S.SetReg(c, dst, Imul2Value<S>(c, a, b));
 
-    /// <summary>The two/three-operand IMUL on values, for the translator: sets the flags, returns the low half.</summary>
+    /// <summary>The two/three-operand IMUL on values (the translator calls it too): sets the flags, returns the low half.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
     internal static uint Imul2Value<S>(Processor c, uint a, uint b) where S : IOperandSize
     {
         long p = (long)S.SignExtend(a) * S.SignExtend(b);
         uint lo = (uint)p & S.Mask, hi = (uint)(p >> (S.Bytes * 8)) & S.Mask;
-        MulFlags<S>(c, lo, hi, p != S.SignExtend(lo));
+        MulFlags<S>(c, lo, hi, p != S.SignExtend(lo));            // CF = OF = the product was truncated
         return lo;
     }
 

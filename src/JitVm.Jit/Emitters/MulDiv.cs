@@ -18,8 +18,10 @@ internal static class MulDiv
 
     static MethodInfo Generic(Type owner, string name, Type size) => owner.GetMethod(name, Any)!.MakeGenericMethod(size);
 
-    // MUL/IMUL r/m: AX/DX:AX/EDX:EAX = accumulator * src; CF/OF (and the model's undefined flags) set eagerly.
-    static bool Multiply(EmitContext cx, ref Insn i, MethodInfo impl, int bits)
+    // MUL/IMUL/DIV/IDIV r/m on the accumulator pair (AX, DX:AX, EDX:EAX), through the interpreter's arithmetic.
+    // Multiplies set CF/OF (and the model's undefined flags) eagerly; divides leave the flags alone and their #DE
+    // leaves everything as it was.
+    static bool Accumulator(EmitContext cx, ref Insn i, MethodInfo impl, int bits, bool divide)
     {
         var src = cx.Temp(0);
         cx.LoadRm(ref i, i.R0, bits);
@@ -28,60 +30,26 @@ internal static class MulDiv
         cx.Cpu();
         cx.IL.Emit(OpCodes.Ldloc, src);
         cx.IL.Emit(OpCodes.Call, impl);
+        if (divide) cx.FaultCheck();
         cx.SyncIn(0, 2);
-        cx.Flags = FlagState.InCpu;
-        return true;
-    }
-
-    // DIV/IDIV r/m: #DE leaves everything as it was; the flags are not changed.
-    static bool Divide(EmitContext cx, ref Insn i, MethodInfo impl, int bits)
-    {
-        var src = cx.Temp(0);
-        cx.LoadRm(ref i, i.R0, bits);
-        cx.IL.Emit(OpCodes.Stloc, src);
-        cx.SyncOut(0, 2);
-        cx.Cpu();
-        cx.IL.Emit(OpCodes.Ldloc, src);
-        cx.IL.Emit(OpCodes.Call, impl);
-        cx.FaultCheck();
-        cx.SyncIn(0, 2);
+        if (!divide) cx.Flags = FlagState.InCpu;
         return true;
     }
 
     // IMUL r, r/m [, imm]: only the low half is kept.
+    // The factors are the r/m operand (operand 1) and the immediate or the destination register; the product is
+    // the same either way round.
     static bool Imul2(EmitContext cx, ref Insn i, MethodInfo impl, int bits, bool imm)
     {
         var a = cx.Temp(0);
-        if (imm)
-        {
-            // IMUL r, r/m, imm: operand 1 is the r/m source.
-            cx.LoadRm(ref i, i.R1, bits);
-            cx.IL.Emit(OpCodes.Stloc, a);
-            if (!cx.FlagsNeeded)
-            {
-                // Flags dead: the low half of the product is all that is left.
-                cx.IL.Emit(OpCodes.Ldloc, a);
-                cx.Const(bits == 32 ? i.Imm : i.Imm & 0xFFFF);
-                return LowProduct(cx, ref i, bits);
-            }
-            cx.Cpu();
-            cx.IL.Emit(OpCodes.Ldloc, a);
-            cx.Const(bits == 32 ? i.Imm : i.Imm & 0xFFFF);
-        }
-        else
-        {
-            cx.LoadRm(ref i, i.R1, bits);
-            cx.IL.Emit(OpCodes.Stloc, a);
-            if (!cx.FlagsNeeded)
-            {
-                cx.LoadReg(i.R0, bits);
-                cx.IL.Emit(OpCodes.Ldloc, a);
-                return LowProduct(cx, ref i, bits);
-            }
-            cx.Cpu();
-            cx.LoadReg(i.R0, bits);
-            cx.IL.Emit(OpCodes.Ldloc, a);
-        }
+        cx.LoadRm(ref i, i.R1, bits);
+        cx.IL.Emit(OpCodes.Stloc, a);
+        if (cx.FlagsNeeded) cx.Cpu();
+        cx.IL.Emit(OpCodes.Ldloc, a);
+        if (imm) cx.Const(bits == 32 ? i.Imm : i.Imm & 0xFFFF);
+        else cx.LoadReg(i.R0, bits);
+        // Flags dead: the low half of the product is all that is left.
+        if (!cx.FlagsNeeded) return LowProduct(cx, ref i, bits);
         cx.IL.Emit(OpCodes.Call, impl);
         cx.StoreReg(i.R0, bits);
         cx.Flags = FlagState.InCpu;
@@ -108,10 +76,10 @@ internal static class MulDiv
             var imul = Generic(owner, "Imul1", size);
             var div = Generic(typeof(JitHelpers), nameof(JitHelpers.Div), size);
             var idiv = Generic(typeof(JitHelpers), nameof(JitHelpers.Idiv), size);
-            t.Add(EmitterTable.C($"Mul_rm{bits}"), (EmitContext cx, ref Insn i) => Multiply(cx, ref i, mul, b), FlagUse.WritesAll | FlagUse.CanFault);
-            t.Add(EmitterTable.C($"Imul_rm{bits}"), (EmitContext cx, ref Insn i) => Multiply(cx, ref i, imul, b), FlagUse.WritesAll | FlagUse.CanFault);
-            t.Add(EmitterTable.C($"Div_rm{bits}"), (EmitContext cx, ref Insn i) => Divide(cx, ref i, div, b), FlagUse.Faults);
-            t.Add(EmitterTable.C($"Idiv_rm{bits}"), (EmitContext cx, ref Insn i) => Divide(cx, ref i, idiv, b), FlagUse.Faults);
+            t.Add(EmitterTable.C($"Mul_rm{bits}"), (EmitContext cx, ref Insn i) => Accumulator(cx, ref i, mul, b, divide: false), FlagUse.WritesAll | FlagUse.CanFault);
+            t.Add(EmitterTable.C($"Imul_rm{bits}"), (EmitContext cx, ref Insn i) => Accumulator(cx, ref i, imul, b, divide: false), FlagUse.WritesAll | FlagUse.CanFault);
+            t.Add(EmitterTable.C($"Div_rm{bits}"), (EmitContext cx, ref Insn i) => Accumulator(cx, ref i, div, b, divide: true), FlagUse.Faults);
+            t.Add(EmitterTable.C($"Idiv_rm{bits}"), (EmitContext cx, ref Insn i) => Accumulator(cx, ref i, idiv, b, divide: true), FlagUse.Faults);
             if (bits == 8) continue;
             var imul2 = Generic(owner, "Imul2Value", size);
             t.Add(EmitterTable.C($"Imul_r{bits}_rm{bits}"), (EmitContext cx, ref Insn i) => Imul2(cx, ref i, imul2, b, false), FlagUse.WritesAll | FlagUse.CanFault);

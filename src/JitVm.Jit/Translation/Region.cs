@@ -21,6 +21,12 @@ internal sealed class Region
     public readonly List<DecodedBlock> Blocks = new();
     /// <summary>Byte offset of each member's first instruction from the entry's.</summary>
     public readonly List<int> ByteOffsets = new();
+    /// <summary>
+    /// Per member: where its last instruction can continue by a direct transfer, in bytes from the member's start
+    /// (what the successor function gave; empty when it can only leave).
+    /// </summary>
+    public readonly List<long[]> Successors = new();
+
     /// <summary>Index of each member's first instruction in <see cref="Insns"/>.</summary>
     public readonly List<int> FirstInsn = new();
 
@@ -52,10 +58,11 @@ internal sealed class Region
     public int EndInsn(int m) => m + 1 < FirstInsn.Count ? FirstInsn[m + 1] : Insns.Length;
 
     /// <summary>A region of just <paramref name="block"/>.</summary>
-    public static Region Single(DecodedBlock block)
+    public static Region Single(DecodedBlock block, Func<DecodedBlock, IEnumerable<long>> successors)
     {
         var r = new Region();
         r.Add(block, 0);
+        r.Successors.Add(successors(block).ToArray());
         r.Seal();
         return r;
     }
@@ -99,22 +106,22 @@ internal sealed class Region
     /// </summary>
     public static Region Gather(DecodedBlock entry, Processor cpu, BlockCache cache, Func<DecodedBlock, IEnumerable<long>> successors, Func<DecodedBlock, bool> endsInCall)
     {
+        if (entry.Straddles || !entry.Valid) return Single(entry, successors);
         var r = new Region();
         r.Add(entry, 0);
-        if (entry.Straddles || !entry.Valid)
-        {
-            r.Seal();
-            return r;
-        }
         bool code32 = (entry.Mode & BlockCache.ModeCode32) != 0;
         uint eipMask = code32 ? 0xFFFFFFFFu : 0xFFFFu;
         uint page = entry.Phys >> PhysicalMemory.PageShift;
         uint eip0 = cpu.Eip;
         int instructions = entry.Insns.Length;
-        for (int m = 0; m < r.Blocks.Count && r.Blocks.Count < MaxBlocks; m++)
+        // Breadth first; every member's successors are recorded, members are added while there is room.
+        for (int m = 0; m < r.Blocks.Count; m++)
         {
-            foreach (long rel in successors(r.Blocks[m]))
+            long[] next = successors(r.Blocks[m]).ToArray();
+            r.Successors.Add(next);
+            foreach (long rel in next)
             {
+                if (r.Blocks.Count == MaxBlocks) break;
                 long off = r.ByteOffsets[m] + rel;
                 if (r.MemberAt(off) >= 0) continue;
                 long phys = entry.Phys + off;
@@ -126,7 +133,6 @@ internal sealed class Region
                 if (instructions + b.Insns.Length > MaxInstructions) continue;
                 instructions += b.Insns.Length;
                 r.Add(b, (int)off);
-                if (r.Blocks.Count == MaxBlocks) break;
             }
         }
         r.Seal();

@@ -23,6 +23,9 @@ public sealed class TranslatedBlock
     /// <summary>The entry block (the translation is cached on it).</summary>
     public DecodedBlock Block { get; }
 
+    /// <summary>The entry block still runs this translation (it was not invalidated, evicted or replaced).</summary>
+    public bool IsInstalled => ReferenceEquals(Block.TranslatorData, this);
+
     /// <summary>The decoded instructions of every block of the region (interpreted fallbacks run their handlers from here).</summary>
     public readonly Insn[] Insns;
 

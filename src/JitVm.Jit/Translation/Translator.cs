@@ -47,7 +47,9 @@ public sealed class Translator
     {
         long start = Stopwatch.GetTimestamp();
         Members.Layout(cpu);
-        var region = cache is null ? Region.Single(block) : Region.Gather(block, cpu, cache, Emitters.ControlFlow.Successors, Emitters.ControlFlow.EndsInCall);
+        var region = cache is null
+            ? Region.Single(block, Emitters.ControlFlow.Successors)
+            : Region.Gather(block, cpu, cache, Emitters.ControlFlow.Successors, Emitters.ControlFlow.EndsInCall);
         return new TranslationJob(region, cpu.Stack32, cpu.Model.Is286, cpu.Backing, Stopwatch.GetElapsedTime(start));
     }
 
@@ -115,7 +117,7 @@ public sealed class Translator
             {
                 // The block stopped without a branch: at the decoder's length cap a region may continue with the
                 // next block; otherwise (page end, an instruction that changes how later code runs) leave here.
-                if (entries[end - 1] is not null && member.Insns.Length == BlockDecoder.MaxInstructions) cx.ContinueAtNext();
+                if (entries[end - 1] is not null && region.Successors[m].Length > 0) cx.ContinueAtNext();
                 else
                 {
                     cx.LoadNextEip();                         // index is the last instruction
@@ -152,13 +154,10 @@ public sealed class Translator
         for (int m = 0; m < region.Count; m++)
         {
             successors[m] = new List<int>();
-            var b = region.Blocks[m];
-            var succ = Emitters.ControlFlow.Successors(b).ToList();
-            int last = region.EndInsn(m) - 1;
+            long[] succ = region.Successors[m];
             // A member's last instruction leaves the region unless every place it continues at is a member it
             // branches to inside the method (an inline direct transfer; an interpreted one always exits).
-            bool inlineLast = entries[last] is not null;
-            exits[m] = !inlineLast || succ.Count == 0 || (!b.EndsInBranch && b.Insns.Length != BlockDecoder.MaxInstructions);
+            exits[m] = entries[region.EndInsn(m) - 1] is null || succ.Length == 0;
             foreach (long rel in succ)
             {
                 int t = region.MemberAt(region.ByteOffsets[m] + rel);
