@@ -67,6 +67,22 @@ public sealed unsafe partial class Interpreter : IExecutionEngine
 
     bool stopped;
 
+    /// <summary>
+    /// A run retires exactly its budget (true, the default: every engine stops at the same instruction, which the
+    /// machine's deterministic clock relies on), or stops at the first block or translated-region boundary at or
+    /// after it (false: one <c>Run(1)</c> is one dispatch, which the lockstep harness compares engines by).
+    /// </summary>
+    public bool ExactBudget { get; set; } = true;
+
+    /// <summary>With <see cref="ExactBudget"/> off, how far past the budget a translated region may run before its budget check stops it.</summary>
+    const long LooseBudgetSlack = 1024;
+
+    /// <summary>At most this many blocks start a run in the interpreter after one that stopped inside a block.</summary>
+    const int HeadBlocks = 64;
+
+    /// <summary>The last run ended because its budget was used up (so this one starts wherever that left off).</summary>
+    bool resumeAfterBudget;
+
     public StopReason Run(long budget)
     {
         long end = cpu.InstructionCount + budget;
@@ -78,6 +94,9 @@ public sealed unsafe partial class Interpreter : IExecutionEngine
         // 1 taken, 2 indirect): the successor link to follow or make.
         DecodedBlock? previous = null;
         int previousStatus = 0;
+        bool tail = false;
+        int headBlocks = resumeAfterBudget && ExactBudget ? HeadBlocks : 0;
+        resumeAfterBudget = false;
         while (cpu.InstructionCount < end && turns++ < budget)
         {
             if (cpu.Shutdown) return StopReason.Shutdown;
@@ -119,13 +138,40 @@ public sealed unsafe partial class Interpreter : IExecutionEngine
                     previous.Links[previousStatus] = new SuccessorLink { Block = block, Linear = cpu.Seg[SegReg.CS].Base + cpu.Eip, Generation = cpu.TlbGeneration };
             }
             previous = null;
+            // A slice ends at exactly its budget in every engine (devices then see the same instruction counts at
+            // the same guest state): its tail, from a block longer than what is left or a translation whose longest
+            // run does not fit, is interpreted, the last block only in part. Nothing is compiled for the tail.
+            // A run that continues where the previous one's budget ended (possibly inside a block) interprets until
+            // it reaches a block that already has a translation (for a while): the places it passes are not where
+            // code is normally entered, and translations entered there would duplicate the ones covering them.
+            if (headBlocks > 0 && (block.Translation is not null || --headBlocks == 0)) headBlocks = 0;
+            long left = end - cpu.InstructionCount;
+            if (ExactBudget && (tail || headBlocks > 0 || block.Insns.Length > left))
+            {
+                bool partial = block.Insns.Length > left;
+                tail |= partial;
+                if (!Execute(block, (int)Math.Min(block.Insns.Length, left)) && stopped) return StopReason.Exception;
+                continue;
+            }
             var code = block.Translation;
             if (code is null && Translator is { } t) code = t.Translate(block);
             if (code is not null)
             {
-                cpu.RunLimit = end;
+                cpu.RunLimit = ExactBudget ? end : end + LooseBudgetSlack;
                 int status = RunTranslated(block, code);
-                if (status == TranslatedExit.Bail) Execute(block, block.Insns.Length);
+                if (status == TranslatedExit.OutOfBudget)
+                {
+                    tail = true;
+                    if (!Execute(block, (int)Math.Min(block.Insns.Length, end - cpu.InstructionCount)) && stopped) return StopReason.Exception;
+                    continue;
+                }
+                if (status == TranslatedExit.Bail)
+                {
+                    // The translation did not apply (stack size, CS extent, or its longest run does not fit in what
+                    // is left of the budget): interpret the block, or as much of it as the budget allows.
+                    if (!Execute(block, (int)Math.Min(block.Insns.Length, end - cpu.InstructionCount)) && stopped) return StopReason.Exception;
+                    continue;
+                }
                 else if (status is >= 0 and <= 2 && !stopped)
                 {
                     previous = block;
@@ -136,7 +182,9 @@ public sealed unsafe partial class Interpreter : IExecutionEngine
             }
             if (!Execute(block, block.Insns.Length) && stopped) return StopReason.Exception;
         }
-        return cpu.Shutdown ? StopReason.Shutdown : StopReason.Budget;
+        if (cpu.Shutdown) return StopReason.Shutdown;
+        resumeAfterBudget = true;
+        return StopReason.Budget;
     }
 
     /// <summary>

@@ -23,6 +23,13 @@ public static class TranslatedExit
     /// dispatcher interprets the block instead.
     /// </summary>
     public const int Bail = -2;
+
+    /// <summary>
+    /// The longest run the translation can make before checking the budget again does not fit in what is left
+    /// of the run's budget (<see cref="Processor.RunLimit"/>); nothing ran. The dispatcher interprets the rest of
+    /// the slice, so it ends at exactly its budget.
+    /// </summary>
+    public const int OutOfBudget = -3;
 }
 
 /// <summary>

@@ -25,6 +25,10 @@ public sealed class Lockstep
     {
         Reference = reference;
         Candidate = candidate;
+        // One Run(1) must be one dispatch (a whole block or translated region), not one instruction.
+        if (reference.Engine is Interpreter ri) ri.ExactBudget = false;
+        if (candidate.Engine is JitEngine cj) cj.Interpreter.ExactBudget = false;
+        if (candidate.Engine is Interpreter ci) ci.ExactBudget = false;
     }
 
     public LockstepSide Reference { get; }

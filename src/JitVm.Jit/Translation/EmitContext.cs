@@ -163,6 +163,11 @@ internal sealed class EmitContext
         StateAddress(L.Eip); IL.Emit(OpCodes.Ldind_U4); IL.Emit(OpCodes.Stloc, eip0);
         if (Region.Count > 1) CheckExtent();
         StateAddress(L.InstructionCount); IL.Emit(OpCodes.Ldind_I8); IL.Emit(OpCodes.Stloc, icount);
+        var fits = IL.DefineLabel();
+        BudgetCheck(0, fits);
+        IL.Emit(OpCodes.Ldc_I4, TranslatedExit.OutOfBudget);
+        IL.Emit(OpCodes.Ret);
+        IL.MarkLabel(fits);
         LoadMemoryState();
         // The registers the body uses are only known after it is emitted: they are loaded at the end of the
         // method (EmitStubs), which branches to the body.
@@ -765,13 +770,32 @@ internal sealed class EmitContext
             IL.Emit(OpCodes.Br, memberLabels[target]);
             return;
         }
+        // A backward edge continues only if the longest run it can start before the next backward edge or exit
+        // fits in the run's budget (see BudgetCheck); otherwise it leaves, and the dispatcher finishes the slice.
         LoopEmitted = true;
-        IL.Emit(OpCodes.Ldloc, icount);
-        StateAddress(L.RunLimit);
-        IL.Emit(OpCodes.Ldind_I8);
-        IL.Emit(OpCodes.Blt, memberLabels[target]);
+        BudgetCheck(target, memberLabels[target]);
         LoadEipPlus(Region.ByteOffsets[target]);
         ExitRaw(0, status);
+    }
+
+    /// <summary>
+    /// Branches to <paramref name="fits"/> when the instructions member <paramref name="target"/> can run before
+    /// reaching a backward edge or an exit fit in the run's budget (<c>Processor.RunLimit</c>). Forward edges go to
+    /// strictly higher offsets, so such a run visits each member at or after the target at most once: their total
+    /// length bounds it. With this check at the entry and on backward edges, forward edges need none, and a slice
+    /// ends at exactly its budget in every engine (the dispatcher runs what is left of it in the interpreter).
+    /// </summary>
+    void BudgetCheck(int target, Label fits)
+    {
+        int bound = 0;
+        for (int m = 0; m < Region.Count; m++)
+            if (Region.ByteOffsets[m] >= Region.ByteOffsets[target]) bound += Region.EndInsn(m) - Region.FirstInsn[m];
+        IL.Emit(OpCodes.Ldloc, icount);
+        IL.Emit(OpCodes.Ldc_I8, (long)bound);
+        IL.Emit(OpCodes.Add);
+        StateAddress(L.RunLimit);
+        IL.Emit(OpCodes.Ldind_I8);
+        IL.Emit(OpCodes.Ble, fits);
     }
 
     /// <summary>#GP(0) from the current instruction when the near target in <paramref name="target"/> is beyond the CS limit.</summary>
