@@ -34,16 +34,36 @@ public sealed class IoBus
 
     public IIoDevice? DeviceAt(ushort port) => ports[port];
 
+    /// <summary>
+    /// Called the first time the guest touches each port no device claims (with whether it was a write), e.g. to
+    /// log it; such reads return all ones and writes are dropped either way.
+    /// </summary>
+    public Action<ushort, bool>? UnhandledAccess { get; set; }
+
+    readonly bool[] reported = new bool[65536];
+
+    void Unhandled(ushort port, bool write)
+    {
+        if (reported[port] || UnhandledAccess is not { } report) return;
+        reported[port] = true;
+        report(port, write);
+    }
+
     public uint In(ushort port, int size)
     {
         var dev = ports[port];
         if (size == 1 || (dev is not null && wide[port]))
-            return dev is null ? (size == 4 ? 0xFFFFFFFF : (1u << (8 * size)) - 1) : dev.In(port, size);
+        {
+            if (dev is not null) return dev.In(port, size);
+            Unhandled(port, false);
+            return size == 4 ? 0xFFFFFFFF : (1u << (8 * size)) - 1;
+        }
         uint v = 0;
         for (int i = 0; i < size; i++)
         {
             ushort p = (ushort)(port + i);
             var d = ports[p];
+            if (d is null) Unhandled(p, false);
             v |= (d is null ? 0xFFu : d.In(p, 1) & 0xFF) << (8 * i);
         }
         return v;
@@ -54,13 +74,15 @@ public sealed class IoBus
         var dev = ports[port];
         if (size == 1 || (dev is not null && wide[port]))
         {
-            dev?.Out(port, size, value);
+            if (dev is null) Unhandled(port, true);
+            else dev.Out(port, size, value);
             return;
         }
         for (int i = 0; i < size; i++)
         {
             ushort p = (ushort)(port + i);
-            ports[p]?.Out(p, 1, (value >> (8 * i)) & 0xFF);
+            if (ports[p] is { } d) d.Out(p, 1, (value >> (8 * i)) & 0xFF);
+            else Unhandled(p, true);
         }
     }
 }

@@ -2,7 +2,7 @@ using System.Diagnostics;
 using JitVm.Core;
 using JitVm.Cpu;
 using JitVm.Machine.Boot;
-using JitVm.Machine.Devices;
+using JitVm.Devices;
 using JitVm.Machine.Firmware;
 using Serilog;
 
@@ -59,7 +59,10 @@ public sealed class Machine
     {
         this.config = config;
         Memory = new PhysicalMemory(config.MemoryBytes);
-        Io = new IoBus();
+        Io = new IoBus
+        {
+            UnhandledAccess = (port, write) => Log.Debug("unhandled I/O {Access} at port {Port:X4} (reads as all ones)", write ? "write" : "read", port),
+        };
         byte[] rom = config.Rom ?? DemoRom.Build();
         if (rom.Length == 0 || rom.Length > 256 * 1024 || rom.Length % 4096 != 0)
             throw new ArgumentException($"ROM image must be a non-empty multiple of 4 KiB up to 256 KiB (got {rom.Length} bytes)");
@@ -80,6 +83,28 @@ public sealed class Machine
         Io.Register(SystemControlPortA.Port, 1, ControlPortA);
         Serial = new Uart16550(config.Serial);
         Io.Register(Uart16550.Com1, 8, Serial);
+
+        // The chipset: interrupt controllers, timer, RTC/CMOS, keyboard controller, all on the virtual clock.
+        Clock = new VirtualClock(() => Cpu.InstructionCount, config.Clock);
+        Pic = new Pic8259Pair(level =>
+        {
+            Cpu.IrqLine = level;
+            // A request raised while an instruction runs (an OUT that unmasks one) is taken after that
+            // instruction in every engine.
+            if (level) Cpu.ExitBlock = true;
+        });
+        Pic.Attach(Io);
+        Cpu.InterruptController = Pic;
+        Pit = new Pit8254(Clock, Pic);
+        Pit.Attach(Io);
+        PortB = new SystemControlPortB(Pit, Clock);
+        PortB.Attach(Io);
+        Cmos = new CmosRtc(Clock, Pic, config.RtcStart ?? (config.Clock == ClockMode.Deterministic ? DeterministicRtcStart : DateTime.UtcNow));
+        Cmos.Attach(Io);
+        Cmos.SetMemorySize(config.MemoryBytes);
+        Cmos.UpdateChecksum();
+        Keyboard = new Keyboard8042(Pic, a20 => Cpu.A20Enabled = a20, () => Cpu.A20Enabled, () => resetRequested = true);
+        Keyboard.Attach(Io);
         if (config.Kernel is { } kernel)
         {
             KernelImage = MultibootImage.Parse(kernel.Image);
@@ -99,6 +124,19 @@ public sealed class Machine
         MultibootLoader.Boot(KernelImage!, k.Image, k.CommandLine, k.Modules ?? [], Memory, Cpu, romRanges);
     }
 
+    /// <summary>The RTC's power-on time in deterministic mode when none is configured.</summary>
+    public static readonly DateTime DeterministicRtcStart = new(2026, 1, 1, 0, 0, 0, DateTimeKind.Utc);
+
+    public VirtualClock Clock { get; }
+    public Pic8259Pair Pic { get; }
+    public Pit8254 Pit { get; }
+    public SystemControlPortB PortB { get; }
+    public CmosRtc Cmos { get; }
+    public Keyboard8042 Keyboard { get; }
+
+    /// <summary>A device (the keyboard controller) asked for a system reset.</summary>
+    bool resetRequested;
+
     public PhysicalMemory Memory { get; }
     public IoBus Io { get; }
     public Processor Cpu { get; }
@@ -115,6 +153,13 @@ public sealed class Machine
     {
         Resets++;
         Cpu.Reset();
+        // A reset request from the keyboard controller or port 92h resets the whole board, as QEMU's PC does;
+        // guest time goes on.
+        Pic.Reset();
+        Pit.Reset();
+        PortB.Reset();
+        Cmos.Reset();
+        Keyboard.Reset();
         if (KernelImage is not null) BootKernel();
     }
 
@@ -127,7 +172,9 @@ public sealed class Machine
         string? message = null;
         while (true)
         {
-            long budget = SliceInstructions;
+            // In deterministic mode a slice ends exactly at the next timer deadline, so device events happen at
+            // the same instruction on every run and in every engine.
+            long budget = config.Clock == ClockMode.Deterministic ? Clock.InstructionsUntilNextDeadline(SliceInstructions) : SliceInstructions;
             if (config.MaxInstructions is { } max)
             {
                 long left = max - (Cpu.InstructionCount - start);
@@ -146,6 +193,7 @@ public sealed class Machine
                 Log.Error("emulation stopped at {Cs:X4}:{Eip:X8}: {Message}", Cpu.Seg[SegReg.CS].Selector, Cpu.Eip, e.Message);
                 break;
             }
+            Clock.RunDue();
             if (Exit.Value is not null) { reason = ExitReason.DebugExit; break; }
             if (stop == StopReason.Shutdown)
             {
@@ -154,16 +202,27 @@ public sealed class Machine
                 ResetMachine();
                 continue;
             }
-            if (ControlPortA.ResetRequested)
+            if (ControlPortA.ResetRequested || resetRequested)
             {
                 ControlPortA.ResetRequested = false;
+                resetRequested = false;
                 ResetMachine();
                 continue;
             }
             if (stop == StopReason.Halted)
             {
-                // No device can raise an interrupt yet: a halted CPU can only be left by the run's limits.
-                if (config.ExitOnHalt || (Cpu.Flags & Processor.FlagIF) != 0) { reason = ExitReason.Halt; break; }
+                bool interruptible = (Cpu.Flags & Processor.FlagIF) != 0;
+                // HLT with interrupts enabled waits for the next device event: deterministic time jumps to it,
+                // host time sleeps until it (in short steps, so the run's limits are still checked).
+                if (interruptible && Clock.SkipToNextDeadline(out var wait))
+                {
+                    if (wait > TimeSpan.Zero) Thread.Sleep(wait);
+                    Clock.RunDue();
+                    if (config.MaxSeconds is { } limit && sw.Elapsed.TotalSeconds >= limit) { reason = ExitReason.Timeout; break; }
+                    continue;
+                }
+                // Nothing can wake the CPU (no timer armed, or interrupts disabled).
+                if (config.ExitOnHalt || interruptible) { reason = ExitReason.Halt; break; }
                 if (config.MaxSeconds is null)
                 {
                     reason = ExitReason.Halt;

@@ -1,3 +1,4 @@
+using JitVm.Core;
 using JitVm.Cpu;
 using JitVm.Machine.Boot;
 
@@ -29,6 +30,13 @@ public sealed record MachineConfig
     public long? MaxInstructions { get; init; }
     /// <summary>Builds the execution engine for the machine's CPU (null: the interpreter).</summary>
     public Func<Processor, IExecutionEngine>? EngineFactory { get; init; }
+    /// <summary>
+    /// How guest time runs (see docs/decisions/0011-platform-and-clock.md): deterministic (from the instruction
+    /// count, the default here and in tests) or from the host's clock.
+    /// </summary>
+    public ClockMode Clock { get; init; } = ClockMode.Deterministic;
+    /// <summary>The RTC's date and time at power-on (null: a fixed date in deterministic mode, the host's UTC time otherwise).</summary>
+    public DateTime? RtcStart { get; init; }
     /// <summary>The engine's name in the exit summary line (<c>engine=</c>).</summary>
     public string EngineName { get; init; } = "interp";
 }

@@ -1,3 +1,4 @@
+using JitVm.Core;
 using System.CommandLine;
 using System.Text;
 using JitVm.Cpu;
@@ -28,7 +29,13 @@ internal static class RunCommand
         var maxSeconds = new Option<double?>("--max-seconds") { Description = "Stop after this much wall-clock time" };
         var maxInstructions = new Option<long?>("--max-instructions") { Description = "Stop after this many guest instructions" };
         var stats = new Option<bool>("--stats") { Description = "Print execution statistics at the end" };
-        foreach (var o in new Option[] { engine, cpu, memory, rom, kernel, append, initrd, serial, debugcon, exitOnHalt, noReboot, maxSeconds, maxInstructions, stats }) cmd.Options.Add(o);
+        var clock = new Option<string>("--clock")
+        {
+            Description = "Guest time: realtime (follows the host clock) or deterministic (from the instruction count: the same guest gives the same run, in every engine)",
+            DefaultValueFactory = _ => "realtime",
+        };
+        clock.AcceptOnlyFromAmong("realtime", "deterministic");
+        foreach (var o in new Option[] { engine, cpu, memory, rom, kernel, append, initrd, serial, debugcon, exitOnHalt, noReboot, maxSeconds, maxInstructions, stats, clock }) cmd.Options.Add(o);
 
         cmd.SetAction(r =>
         {
@@ -94,6 +101,7 @@ internal static class RunCommand
                     MaxInstructions = r.GetValue(maxInstructions),
                     EngineFactory = eng.Factory,
                     EngineName = eng.Name,
+                    Clock = r.GetValue(clock) == "deterministic" ? ClockMode.Deterministic : ClockMode.Realtime,
                 });
             }
             catch (KernelLoadException e)
