@@ -22,10 +22,16 @@ public sealed class PhysicalMemory
     const int PageCount = 1 << (32 - PageShift);
 
     // Page kinds kept in pageKind[].
-    const byte KindUnmapped = 0, KindRam = 1, KindRom = 2;
+    const byte KindUnmapped = 0, KindRam = 1, KindRom = 2, KindMmio = 3;
 
     readonly int[] pageOffset = new int[PageCount];
     readonly byte[] pageKind = new byte[PageCount];
+    /// <summary>Per page: the ROM image mapped there (kept while shadow RAM hides it), else -1.</summary>
+    readonly int[] romOffset = new int[PageCount];
+    /// <summary>Per page: where writes go when reads come from ROM but writes from shadow RAM (PAM "write only"), else -1.</summary>
+    readonly int[] shadowWrite = new int[PageCount];
+    /// <summary>Per page: the device behind an MMIO page.</summary>
+    readonly IMmioHandler?[] mmio = new IMmioHandler?[PageCount];
     byte[] backing;
     int used;
 
@@ -44,6 +50,8 @@ public sealed class PhysicalMemory
         backing = GC.AllocateArray<byte>((int)RamSize, pinned: true);
         used = (int)RamSize;
         Array.Fill(pageOffset, -1);
+        Array.Fill(romOffset, -1);
+        Array.Fill(shadowWrite, -1);
         for (uint p = 0; p < RamSize >> PageShift; p++)
         {
             pageOffset[p] = (int)(p << PageShift);
@@ -82,8 +90,58 @@ public sealed class PhysicalMemory
         {
             uint page = (physBase >> PageShift) + (uint)i;
             pageOffset[page] = start + (i << PageShift);
+            romOffset[page] = pageOffset[page];
             pageKind[page] = KindRom;
+            mmio[page] = null;
+            shadowWrite[page] = -1;
         }
+        MapChanged?.Invoke();
+    }
+
+    /// <summary>
+    /// Routes [<paramref name="physBase"/>, +<paramref name="length"/>) (page aligned) to a device: accesses there
+    /// never get TLB entries and go to <paramref name="device"/> byte by byte (a VGA window, for instance).
+    /// </summary>
+    public void MapMmio(uint physBase, uint length, IMmioHandler device)
+    {
+        if ((physBase & PageMask) != 0 || (length & PageMask) != 0 || length == 0 || (ulong)physBase + length > 1UL << 32)
+            throw new ArgumentException("MMIO range must be page aligned and inside 4 GiB");
+        for (uint p = physBase >> PageShift; p < (physBase >> PageShift) + (length >> PageShift); p++)
+        {
+            pageOffset[p] = -1;
+            pageKind[p] = KindMmio;
+            mmio[p] = device;
+            shadowWrite[p] = -1;
+        }
+        Code.InvalidateAll();
+        MapChanged?.Invoke();
+    }
+
+    /// <summary>
+    /// The chipset's shadow-RAM control (the i440FX PAM registers) for [<paramref name="physBase"/>,
+    /// +<paramref name="length"/>) below 1 MiB: reads come from RAM or from the ROM mapped there (open bus if none),
+    /// writes go to RAM or nowhere. Decoded code and TLB entries are dropped, since the bytes at these addresses change.
+    /// </summary>
+    public void SetShadow(uint physBase, uint length, bool readRam, bool writeRam)
+    {
+        if ((physBase & PageMask) != 0 || (length & PageMask) != 0 || (ulong)physBase + length > RamSize)
+            throw new ArgumentException("shadow range must be page aligned and inside RAM");
+        bool changed = false;
+        for (uint p = physBase >> PageShift; p < (physBase + length) >> PageShift; p++)
+        {
+            int ram = (int)(p << PageShift);
+            int read = readRam ? ram : romOffset[p];
+            byte kind = readRam && writeRam ? KindRam : read < 0 ? KindUnmapped : KindRom;
+            int write = !readRam && writeRam ? ram : -1;
+            if (pageOffset[p] == read && pageKind[p] == kind && shadowWrite[p] == write) continue;
+            pageOffset[p] = read;
+            pageKind[p] = kind;
+            shadowWrite[p] = write;
+            mmio[p] = null;
+            changed = true;
+        }
+        if (!changed) return;
+        Code.InvalidateAll();
         MapChanged?.Invoke();
     }
 
@@ -103,7 +161,8 @@ public sealed class PhysicalMemory
     public byte Read8(uint phys)
     {
         int off = pageOffset[phys >> PageShift];
-        return off < 0 ? (byte)0xFF : backing[off + (int)(phys & PageMask)];
+        if (off >= 0) return backing[off + (int)(phys & PageMask)];
+        return mmio[phys >> PageShift] is { } dev ? dev.Read8(phys) : (byte)0xFF;
     }
 
     public ushort Read16(uint phys)
@@ -111,7 +170,8 @@ public sealed class PhysicalMemory
         if ((phys & PageMask) <= PageMask - 1)
         {
             int off = pageOffset[phys >> PageShift];
-            return off < 0 ? (ushort)0xFFFF : BinaryPrimitives.ReadUInt16LittleEndian(backing.AsSpan(off + (int)(phys & PageMask)));
+            if (off >= 0) return BinaryPrimitives.ReadUInt16LittleEndian(backing.AsSpan(off + (int)(phys & PageMask)));
+            if (mmio[phys >> PageShift] is null) return 0xFFFF;
         }
         return (ushort)(Read8(phys) | Read8(phys + 1) << 8);
     }
@@ -121,7 +181,8 @@ public sealed class PhysicalMemory
         if ((phys & PageMask) <= PageMask - 3)
         {
             int off = pageOffset[phys >> PageShift];
-            return off < 0 ? 0xFFFFFFFF : BinaryPrimitives.ReadUInt32LittleEndian(backing.AsSpan(off + (int)(phys & PageMask)));
+            if (off >= 0) return BinaryPrimitives.ReadUInt32LittleEndian(backing.AsSpan(off + (int)(phys & PageMask)));
+            if (mmio[phys >> PageShift] is null) return 0xFFFFFFFF;
         }
         return Read16(phys) | (uint)Read16(phys + 2) << 16;
     }
@@ -136,9 +197,15 @@ public sealed class PhysicalMemory
         {
             uint a = phys + (uint)i;
             uint page = a >> PageShift;
-            if (pageKind[page] != KindRam) continue;
+            byte b = (byte)(value >> (8 * i));
+            if (pageKind[page] != KindRam)
+            {
+                if (mmio[page] is { } dev) dev.Write8(a, b);
+                else if (shadowWrite[page] >= 0) backing[shadowWrite[page] + (int)(a & PageMask)] = b;
+                continue;
+            }
             if (Code.PageHasCode(page)) Code.OnWrite(a, 1);
-            backing[pageOffset[page] + (int)(a & PageMask)] = (byte)(value >> (8 * i));
+            backing[pageOffset[page] + (int)(a & PageMask)] = b;
         }
     }
 
@@ -177,4 +244,11 @@ public sealed class PhysicalMemory
         Code.InvalidateAll();
         Array.Clear(backing, 0, (int)RamSize);
     }
+}
+
+/// <summary>A device mapped into physical memory (<see cref="PhysicalMemory.MapMmio"/>), accessed a byte at a time.</summary>
+public interface IMmioHandler
+{
+    byte Read8(uint phys);
+    void Write8(uint phys, byte value);
 }
