@@ -6,6 +6,8 @@ namespace JitVm.Devices;
 public sealed class DebugConsole(Action<byte> sink) : IIoDevice
 {
     public const ushort Port = 0xE9;
+    /// <summary>Where SeaBIOS writes its debug log.</summary>
+    public const ushort SeaBiosPort = 0x402;
 
     public uint In(ushort port, int size) => 0xE9;
 

@@ -66,16 +66,21 @@ public sealed class Machine
         byte[] rom = config.Rom ?? DemoRom.Build();
         if (rom.Length == 0 || rom.Length > 256 * 1024 || rom.Length % 4096 != 0)
             throw new ArgumentException($"ROM image must be a non-empty multiple of 4 KiB up to 256 KiB (got {rom.Length} bytes)");
-        // The ROM ends at 1 MiB (the reset vector F000:FFF0 is its last 16 bytes) and is aliased below 4 GiB.
-        uint lowRom = (uint)(0x100000 - rom.Length);
+        // The ROM ends below 4 GiB, and its last 128 KiB (at most) also end at 1 MiB, where the reset vector
+        // F000:FFF0 is (QEMU's isa-bios alias; the rest of a 256 KiB image is only reachable up high).
+        int lowLength = Math.Min(rom.Length, LowRomMax);
+        uint lowRom = (uint)(0x100000 - lowLength);
         uint highRom = config.Cpu.AddressBusMask == 0xFFFFFFFF ? (uint)(0x1_0000_0000 - rom.Length) : (uint)(config.Cpu.AddressBusMask + 1 - rom.Length);
-        Memory.MapRom(lowRom, rom);
+        Memory.MapRom(lowRom, rom.AsSpan(rom.Length - lowLength));
         Memory.MapRom(highRom, rom);
-        romRanges = [(lowRom, (uint)rom.Length), (highRom, (uint)rom.Length)];
+        romRanges = [(lowRom, (uint)lowLength), (highRom, (uint)rom.Length)];
         Cpu = new Processor(config.Cpu, Memory, Io);
         Engine = config.EngineFactory?.Invoke(Cpu) ?? new Interpreter(Cpu);
         if (!ReferenceEquals(Engine.Cpu, Cpu)) throw new ArgumentException("the engine factory must build an engine for the CPU it is given");
-        Io.Register(DebugConsole.Port, 1, new DebugConsole(config.DebugConsole ?? (_ => { })));
+        var debugConsole = new DebugConsole(config.DebugConsole ?? (_ => { }));
+        Io.Register(DebugConsole.Port, 1, debugConsole);
+        // SeaBIOS's debug output port (CONFIG_DEBUG_IO; QEMU users attach isa-debugcon there): the same console.
+        Io.Register(DebugConsole.SeaBiosPort, 1, debugConsole);
         Exit = new DebugExit(Cpu);
         Io.Register(DebugExit.Port, 1, Exit);
         Io.Register(PostCodePort.Port, 1, Post);
@@ -113,6 +118,9 @@ public sealed class Machine
     }
 
     readonly (uint Base, uint Length)[] romRanges;
+
+    /// <summary>How much of the firmware image appears below 1 MiB (0xE0000–0xFFFFF).</summary>
+    const int LowRomMax = 128 * 1024;
 
     /// <summary>The Multiboot kernel this machine boots (null: it starts the firmware).</summary>
     public MultibootImage? KernelImage { get; }
