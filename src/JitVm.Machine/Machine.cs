@@ -3,6 +3,9 @@ using JitVm.Core;
 using JitVm.Cpu;
 using JitVm.Machine.Boot;
 using JitVm.Devices;
+using JitVm.Devices.Pci;
+using JitVm.Devices.Vga;
+using JitVm.Devices.Ata;
 using JitVm.Machine.Firmware;
 using Serilog;
 
@@ -86,8 +89,6 @@ public sealed class Machine
         Io.Register(PostCodePort.Port, 1, Post);
         ControlPortA = new SystemControlPortA(Cpu);
         Io.Register(SystemControlPortA.Port, 1, ControlPortA);
-        Serial = new Uart16550(config.Serial);
-        Io.Register(Uart16550.Com1, 8, Serial);
 
         // The chipset: interrupt controllers, timer, RTC/CMOS, keyboard controller, all on the virtual clock.
         Clock = new VirtualClock(() => Cpu.InstructionCount, config.Clock);
@@ -100,6 +101,8 @@ public sealed class Machine
         });
         Pic.Attach(Io);
         Cpu.InterruptController = Pic;
+        Serial = new Uart16550(config.Serial, Pic, Uart16550.Com1Irq);
+        Serial.Attach(Io, Uart16550.Com1);
         Pit = new Pit8254(Clock, Pic);
         Pit.Attach(Io);
         PortB = new SystemControlPortB(Pit, Clock);
@@ -110,6 +113,48 @@ public sealed class Machine
         Cmos.UpdateChecksum();
         Keyboard = new Keyboard8042(Pic, a20 => Cpu.A20Enabled = a20, () => Cpu.A20Enabled, () => resetRequested = true);
         Keyboard.Attach(Io);
+        Dma = new Dma8237(Memory);
+        Dma.Attach(Io);
+        Floppy = new FloppyController(Pic, Dma);
+        Floppy.Attach(Io);
+        // PCI: the i440FX host bridge (its PAM registers drive the shadow RAM below 1 MiB), the PIIX3 ISA bridge and its IDE function.
+        Pci = new PciBus();
+        HostBridge = new I440fx { PamChanged = ApplyPam };
+        IsaBridge = new Piix3();
+        IdeFunction = new Piix3Ide();
+        Pci.Add(0, 0, HostBridge);
+        Pci.Add(1, 0, IsaBridge);
+        Pci.Add(1, 1, IdeFunction);
+        Pci.Attach(Io);
+        // QEMU's firmware configuration interface, which SeaBIOS reads for the memory map (and option ROMs).
+        FwCfg = new FwCfg(Memory);
+        FwCfg.Attach(Io);
+        FwCfg.SetE820([(0, Memory.RamSize, 1)]);
+        Vga = new VgaDevice(Clock);
+        Vga.Attach(Io);
+        Memory.MapMmio(VgaDevice.WindowBase, VgaDevice.WindowLength, Vga);
+        if (config.VgaBios is { } vgaBios) FwCfg.AddFile("vgaroms/vgabios.bin", vgaBios);
+        // IDE: primary channel (1F0h/3F6h, IRQ 14) and secondary (170h/376h, IRQ 15).
+        Ide = [new AtaChannel(Pic, AtaChannel.PrimaryIrq), new AtaChannel(Pic, AtaChannel.SecondaryIrq)];
+        Ide[0].Attach(Io, AtaChannel.PrimaryCommandBase, AtaChannel.PrimaryControlPort);
+        Ide[1].Attach(Io, AtaChannel.SecondaryCommandBase, AtaChannel.SecondaryControlPort);
+        if (config.HardDisks.Count > 4) throw new ArgumentException("at most four IDE disks");
+        for (int i = 0; i < config.HardDisks.Count; i++)
+            if (config.HardDisks[i] is { } disk) Ide[i / 2].AttachDrive(i % 2, new AtaDrive(disk, serial: $"JV{i:D10}"));
+        if (config.Floppies.Count > 2) throw new ArgumentException("at most two floppy drives");
+        byte floppyTypes = 0;
+        for (int i = 0; i < config.Floppies.Count; i++)
+        {
+            if (config.Floppies[i] is not { } image) continue;
+            Floppy.InsertDisk(i, image);
+            floppyTypes |= (byte)(CmosFloppyType(image.Length) << (i == 0 ? 4 : 0));
+        }
+        // What a BIOS reads from the CMOS about the drives: floppy types, equipment byte, boot order.
+        Cmos[0x10] = floppyTypes;
+        int floppies = config.Floppies.Count(f => f is not null);
+        Cmos[0x14] = (byte)((floppies > 0 ? 0x01 | (floppies - 1) << 6 : 0) | 0x04 /* video: EGA/VGA */ | 0x02 /* FPU */);
+        Cmos.SetBootOrder(BootDevices(config.BootOrder));
+        Cmos.UpdateChecksum();
         if (config.Kernel is { } kernel)
         {
             KernelImage = MultibootImage.Parse(kernel.Image);
@@ -141,6 +186,49 @@ public sealed class Machine
     public SystemControlPortB PortB { get; }
     public CmosRtc Cmos { get; }
     public Keyboard8042 Keyboard { get; }
+    public Dma8237 Dma { get; }
+    public FloppyController Floppy { get; }
+    public PciBus Pci { get; }
+    public I440fx HostBridge { get; }
+    public Piix3 IsaBridge { get; }
+    public Piix3Ide IdeFunction { get; }
+    public FwCfg FwCfg { get; }
+    public VgaDevice Vga { get; }
+    /// <summary>The two IDE channels (primary, secondary).</summary>
+    public AtaChannel[] Ide { get; }
+
+    /// <summary>The CMOS floppy drive type for an image size (4 = 1.44 MB, the default).</summary>
+    static byte CmosFloppyType(long bytes) => bytes switch
+    {
+        737280 => 3,
+        1228800 => 2,
+        2949120 => 5,
+        _ => 4,
+    };
+
+    static CmosBootDevice[] BootDevices(string order)
+    {
+        var list = new List<CmosBootDevice>();
+        foreach (char c in order.ToLowerInvariant())
+        {
+            var d = c switch { 'a' => CmosBootDevice.Floppy, 'c' => CmosBootDevice.HardDisk, 'd' => CmosBootDevice.CdRom, 'n' => CmosBootDevice.Network, _ => CmosBootDevice.None };
+            if (d == CmosBootDevice.None) throw new ArgumentException($"boot order '{order}': use the letters a, c, d, n");
+            if (!list.Contains(d)) list.Add(d);
+        }
+        return list.Take(3).ToArray();
+    }
+
+    /// <summary>A PAM register changed: each of its two fields sets one shadow region's read and write routing.</summary>
+    void ApplyPam(int index, byte value)
+    {
+        foreach (bool high in (ReadOnlySpan<bool>)[false, true])
+        {
+            var (start, length) = I440fx.PamRange(index, high);
+            if (length == 0 || start + length > Memory.RamSize) continue;
+            int field = high ? value >> 4 : value & 0xF;
+            Memory.SetShadow(start, length, readRam: (field & 1) != 0, writeRam: (field & 2) != 0);
+        }
+    }
 
     /// <summary>A device (the keyboard controller) asked for a system reset.</summary>
     bool resetRequested;
@@ -168,6 +256,13 @@ public sealed class Machine
         PortB.Reset();
         Cmos.Reset();
         Keyboard.Reset();
+        Dma.Reset();
+        Floppy.Reset();
+        Pci.Reset();
+        FwCfg.Reset();
+        Vga.Reset();
+        foreach (var channel in Ide) channel.Reset();
+        Serial.Reset();
         if (KernelImage is not null) BootKernel();
     }
 
@@ -202,6 +297,7 @@ public sealed class Machine
                 break;
             }
             Clock.RunDue();
+            Serial.Poll();
             if (Exit.Value is not null) { reason = ExitReason.DebugExit; break; }
             if (stop == StopReason.Shutdown)
             {

@@ -37,6 +37,14 @@ public sealed record MachineConfig
     public ClockMode Clock { get; init; } = ClockMode.Deterministic;
     /// <summary>The RTC's date and time at power-on (null: a fixed date in deterministic mode, the host's UTC time otherwise).</summary>
     public DateTime? RtcStart { get; init; }
+    /// <summary>IDE disks: primary master, primary slave, secondary master, secondary slave (null: none).</summary>
+    public IReadOnlyList<JitVm.Core.Storage.IBlockDevice?> HardDisks { get; init; } = [];
+    /// <summary>Floppy images in drives A: and B: (null: empty).</summary>
+    public IReadOnlyList<JitVm.Core.Storage.IBlockDevice?> Floppies { get; init; } = [];
+    /// <summary>A VGA BIOS image, offered to the firmware as the fw_cfg file <c>vgaroms/vgabios.bin</c> (SeaBIOS runs it).</summary>
+    public byte[]? VgaBios { get; init; }
+    /// <summary>Boot order for the firmware, QEMU style: 'a' floppy, 'c' first hard disk (e.g. "ca").</summary>
+    public string BootOrder { get; init; } = "ca";
     /// <summary>The engine's name in the exit summary line (<c>engine=</c>).</summary>
     public string EngineName { get; init; } = "interp";
 }

@@ -1,4 +1,5 @@
 using JitVm.Core;
+using JitVm.Core.Storage;
 using System.CommandLine;
 using System.Text;
 using JitVm.Cpu;
@@ -35,7 +36,13 @@ internal static class RunCommand
             DefaultValueFactory = _ => "realtime",
         };
         clock.AcceptOnlyFromAmong("realtime", "deterministic");
-        foreach (var o in new Option[] { engine, cpu, memory, rom, kernel, append, initrd, serial, debugcon, exitOnHalt, noReboot, maxSeconds, maxInstructions, stats, clock }) cmd.Options.Add(o);
+        var disks = new[] { "hda", "hdb", "hdc", "hdd" }
+            .Select(n => new Option<FileInfo?>("--" + n) { Description = $"Raw disk image as IDE {(n[2] < 'c' ? "primary" : "secondary")} {(n[2] is 'a' or 'c' ? "master" : "slave")}" }).ToArray();
+        var floppies = new[] { "fda", "fdb" }
+            .Select(n => new Option<FileInfo?>("--" + n) { Description = $"Floppy image (720K, 1.2M, 1.44M or 2.88M) in drive {(n == "fda" ? "A:" : "B:")}" }).ToArray();
+        var vgaBios = new Option<FileInfo?>("--vga-bios") { Description = "VGA BIOS image for the firmware to run (e.g. /usr/share/seabios/vgabios-isavga.bin)" };
+        var boot = new Option<string>("--boot") { Description = "Firmware boot order: a (floppy), c (hard disk), e.g. ca", DefaultValueFactory = _ => "ca" };
+        foreach (var o in new Option[] { engine, cpu, memory, rom, kernel, append, initrd, serial, debugcon, exitOnHalt, noReboot, maxSeconds, maxInstructions, stats, clock, vgaBios, boot }.Concat(disks).Concat(floppies)) cmd.Options.Add(o);
 
         cmd.SetAction(r =>
         {
@@ -84,6 +91,35 @@ internal static class RunCommand
                 return 2;
             }
 
+            var opened = new List<RawFileBlockDevice>();
+            IBlockDevice?[] OpenAll(Option<FileInfo?>[] options)
+            {
+                var list = new IBlockDevice?[options.Length];
+                for (int i = 0; i < options.Length; i++)
+                    if (r.GetValue(options[i]) is { } f)
+                    {
+                        var d = RawFileBlockDevice.Open(f.FullName);
+                        opened.Add(d);
+                        list[i] = d;
+                    }
+                return list;
+            }
+            IBlockDevice?[] hardDisks, floppyImages;
+            byte[]? vgaImage = null;
+            try
+            {
+                hardDisks = OpenAll(disks);
+                floppyImages = OpenAll(floppies);
+                if (r.GetValue(vgaBios) is { } vf) vgaImage = File.ReadAllBytes(vf.FullName);
+            }
+            catch (Exception e) when (e is BlockDeviceException or IOException or UnauthorizedAccessException)
+            {
+                Console.Error.WriteLine($"error: {e.Message}");
+                foreach (var d in opened) d.Dispose();
+                foreach (var f in files) f.Dispose();
+                return 2;
+            }
+
             Machine.Machine machine;
             try
             {
@@ -102,6 +138,10 @@ internal static class RunCommand
                     EngineFactory = eng.Factory,
                     EngineName = eng.Name,
                     Clock = r.GetValue(clock) == "deterministic" ? ClockMode.Deterministic : ClockMode.Realtime,
+                    HardDisks = hardDisks,
+                    Floppies = floppyImages,
+                    VgaBios = vgaImage,
+                    BootOrder = r.GetValue(boot)!,
                 });
             }
             catch (KernelLoadException e)
@@ -113,6 +153,7 @@ internal static class RunCommand
             catch (ArgumentException e)
             {
                 Console.Error.WriteLine($"error: {e.Message}");
+                foreach (var d in opened) d.Dispose();
                 foreach (var f in files) f.Dispose();
                 return 2;
             }
@@ -120,6 +161,7 @@ internal static class RunCommand
             var result = machine.Run();
             stdout.Flush();
             foreach (var f in files) f.Dispose();
+            foreach (var d in opened) d.Dispose();              // writes the images' buffered data out
             if (r.GetValue(stats)) PrintStats(machine, result);
             Console.Error.WriteLine(result.Summary);
             return result.Reason switch

@@ -1,0 +1,199 @@
+using JitVm.Core;
+
+namespace JitVm.Devices.Ata;
+
+/// <summary>
+/// One legacy (compatibility-mode) ATA channel per ATA/ATAPI-6: the Command Block registers at
+/// <c>commandBase</c>+0..7 (Data, Error/Features, Sector Count, LBA Low/Mid/High, Device, Status/Command), the
+/// Control Block register at <c>controlPort</c> (Alternate Status / Device Control) and the channel's interrupt line,
+/// shared by a master (device 0) and an optional slave (device 1) <see cref="AtaDrive"/>.
+/// </summary>
+/// <remarks>
+/// <para>Register writes reach both devices; the Command register is executed by the device the DEV bit selects
+/// (EXECUTE DEVICE DIAGNOSTIC by both). INTRQ is driven by the selected device only: the line is high while that
+/// device has an interrupt pending and Device Control nIEN is 0. Reading Status acknowledges the pending interrupt;
+/// reading Alternate Status does not.</para>
+/// <para>Device Control: nIEN (bit 1) releases INTRQ (a pending interrupt stays pending and reappears when nIEN is
+/// cleared); SRST (bit 2) holds both devices in reset (BSY) until it is cleared, when each leaves the ATA signature
+/// (Sector Count 1, LBA Low 1, LBA Mid/High 0, Error 01h), DRDY|DSC, DEV cleared and no interrupt; HOB (bit 7)
+/// selects the "previous content" of the LBA48 FIFO registers on reads and is cleared by any write to a Command
+/// Block register.</para>
+/// <para>Absent devices: when the selected device is absent but the other one is present (normally a missing slave),
+/// Status and Alternate Status read 00h, as ATA-6 requires of device 0 answering for a missing device 1 (this is
+/// what BIOS and Linux probes take for "no device"); the other registers read the present device's copy, which
+/// holds the same written values. A channel with no device at all reads 7Fh from every byte register (the host's
+/// pull-down on DD7 with the other data lines floating) and FF7Fh from the Data register.</para>
+/// <para>The Data register is 16 bits wide: a 32-bit access transfers two words (low word first) and an 8-bit access
+/// moves one whole word of which the low byte is returned (the device always sees a 16-bit strobe).</para>
+/// </remarks>
+public sealed class AtaChannel : IIoDevice
+{
+    /// <summary>Primary channel Command Block base.</summary>
+    public const ushort PrimaryCommandBase = 0x1F0;
+    /// <summary>Primary channel Control Block (Alternate Status / Device Control).</summary>
+    public const ushort PrimaryControlPort = 0x3F6;
+    /// <summary>Primary channel interrupt line.</summary>
+    public const int PrimaryIrq = 14;
+    /// <summary>Secondary channel Command Block base.</summary>
+    public const ushort SecondaryCommandBase = 0x170;
+    /// <summary>Secondary channel Control Block (Alternate Status / Device Control).</summary>
+    public const ushort SecondaryControlPort = 0x376;
+    /// <summary>Secondary channel interrupt line.</summary>
+    public const int SecondaryIrq = 15;
+
+    const byte ControlNien = 0x02, ControlSrst = 0x04, ControlHob = 0x80;
+    const byte NoDevice = 0x7F;
+
+    readonly IIrqLines irq;
+    readonly int irqLine;
+    readonly AtaDrive?[] drives = new AtaDrive?[2];
+    ushort commandBase = PrimaryCommandBase, controlPort = PrimaryControlPort;
+    byte control;
+    int selected;
+    bool lineHigh;
+
+    /// <summary>Creates a channel that drives ISA line <paramref name="irqLine"/> of <paramref name="irq"/>.</summary>
+    public AtaChannel(IIrqLines irq, int irqLine)
+    {
+        this.irq = irq;
+        this.irqLine = irqLine;
+    }
+
+    /// <summary>Registers the Command Block at <paramref name="commandBase"/>..+7 (the Data register accepting 16- and
+    /// 32-bit accesses) and the Control Block register at <paramref name="controlPort"/>.</summary>
+    public void Attach(IoBus io, ushort commandBase, ushort controlPort)
+    {
+        this.commandBase = commandBase;
+        this.controlPort = controlPort;
+        io.Register(commandBase, 1, this, acceptsWide: true);
+        io.Register((ushort)(commandBase + 1), 7, this);
+        io.Register(controlPort, 1, this);
+    }
+
+    /// <summary>Connects <paramref name="drive"/> as device <paramref name="unit"/> (0 master, 1 slave).</summary>
+    public void AttachDrive(int unit, AtaDrive drive)
+    {
+        ArgumentOutOfRangeException.ThrowIfNegative(unit);
+        ArgumentOutOfRangeException.ThrowIfGreaterThan(unit, 1);
+        drives[unit] = drive;
+        drive.Connect(this);
+        drive.PowerOn();
+        UpdateIrq();
+    }
+
+    /// <summary>The device at <paramref name="unit"/> (0 master, 1 slave), if any.</summary>
+    public AtaDrive? Drive(int unit) => unit is 0 or 1 ? drives[unit] : null;
+
+    /// <summary>Hardware reset: Device Control cleared, device 0 selected, every device at its power-on state.</summary>
+    public void Reset()
+    {
+        control = 0;
+        selected = 0;
+        foreach (var d in drives) d?.PowerOn();
+        UpdateIrq();
+    }
+
+    /// <summary>The channel's interrupt line level (for diagnostics).</summary>
+    public bool IrqAsserted => lineHigh;
+
+    internal void UpdateIrq()
+    {
+        bool high = (control & ControlNien) == 0 && drives[selected] is { InterruptPending: true };
+        if (high == lineHigh) return;
+        lineHigh = high;
+        irq.SetIrq(irqLine, high);
+    }
+
+    bool NoDevices => drives[0] is null && drives[1] is null;
+
+    /// <summary>The device answering register reads: the selected one, else the other one present.</summary>
+    AtaDrive? Responder => drives[selected] ?? drives[selected ^ 1];
+
+    byte StatusOf(bool acknowledge)
+    {
+        if (NoDevices) return NoDevice;
+        if (drives[selected] is not { } d) return 0;
+        return acknowledge ? d.ReadStatusAndAcknowledge() : d.Status;
+    }
+
+    public uint In(ushort port, int size)
+    {
+        if (port == controlPort) return StatusOf(acknowledge: false);
+        int reg = port - commandBase;
+        if (reg == 0)
+        {
+            uint lo = ReadDataWord();
+            if (size == 4) return lo | (uint)ReadDataWord() << 16;
+            return size == 1 ? lo & 0xFF : lo;
+        }
+        if (reg is < 1 or > 7) return 0xFF;
+        if (reg == 7) return StatusOf(acknowledge: true);
+        if (NoDevices) return NoDevice;
+        return Responder!.ReadRegister(reg, (control & ControlHob) != 0);
+    }
+
+    ushort ReadDataWord()
+    {
+        if (NoDevices) return 0xFF7F;
+        return drives[selected] is { } d ? d.ReadData() : (ushort)0xFFFF;
+    }
+
+    public void Out(ushort port, int size, uint value)
+    {
+        if (port == controlPort)
+        {
+            WriteControl((byte)value);
+            return;
+        }
+        int reg = port - commandBase;
+        if (reg == 0)
+        {
+            if (drives[selected] is not { } d) return;
+            d.WriteData((ushort)value);
+            if (size == 4) d.WriteData((ushort)(value >> 16));
+            return;
+        }
+        if (reg is < 1 or > 7) return;
+        control &= unchecked((byte)~ControlHob);   // a Command Block write clears HOB (ATA-6, Device Control)
+        byte v = (byte)value;
+        if (reg == 7)
+        {
+            Command(v);
+            return;
+        }
+        foreach (var d in drives) d?.WriteRegister(reg, v);
+        if (reg == 6 && (control & ControlSrst) == 0)
+        {
+            selected = (v >> 4) & 1;
+            UpdateIrq();
+        }
+    }
+
+    void Command(byte command)
+    {
+        if (command == 0x90)
+        {
+            // EXECUTE DEVICE DIAGNOSTIC is executed by both devices whatever DEV says; device 0 (or the lone
+            // device) reports completion with the interrupt, and device 0's Error register says 01h: both passed.
+            int reporter = drives[0] is not null ? 0 : 1;
+            for (int u = 0; u < 2; u++) drives[u]?.Diagnose(interrupt: u == reporter);
+            UpdateIrq();
+            return;
+        }
+        drives[selected]?.Command(command);
+    }
+
+    void WriteControl(byte value)
+    {
+        bool wasReset = (control & ControlSrst) != 0, reset = (value & ControlSrst) != 0;
+        control = value;
+        if (reset && !wasReset)
+            foreach (var d in drives) d?.EnterSoftReset();
+        else if (!reset && wasReset)
+        {
+            foreach (var d in drives) d?.LeaveSoftReset();
+            selected = 0;
+        }
+        UpdateIrq();
+    }
+}
