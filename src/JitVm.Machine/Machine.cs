@@ -230,6 +230,12 @@ public sealed class Machine
         }
     }
 
+    /// <summary>
+    /// Raised on the machine's thread after every slice (devices are consistent then): where a host console draws
+    /// the screen and feeds the keyboard.
+    /// </summary>
+    public event Action? SliceEnded;
+
     /// <summary>A device (the keyboard controller) asked for a system reset.</summary>
     bool resetRequested;
 
@@ -298,6 +304,7 @@ public sealed class Machine
             }
             Clock.RunDue();
             Serial.Poll();
+            SliceEnded?.Invoke();
             if (Exit.Value is not null) { reason = ExitReason.DebugExit; break; }
             if (stop == StopReason.Shutdown)
             {

@@ -41,8 +41,10 @@ internal static class RunCommand
         var floppies = new[] { "fda", "fdb" }
             .Select(n => new Option<FileInfo?>("--" + n) { Description = $"Floppy image (720K, 1.2M, 1.44M or 2.88M) in drive {(n == "fda" ? "A:" : "B:")}" }).ToArray();
         var vgaBios = new Option<FileInfo?>("--vga-bios") { Description = "VGA BIOS image for the firmware to run (e.g. /usr/share/seabios/vgabios-isavga.bin)" };
+        var display = new Option<string>("--display") { Description = "none, or text: draw the VGA text screen in the terminal and send keys to the PS/2 keyboard", DefaultValueFactory = _ => "none" };
+        display.AcceptOnlyFromAmong("none", "text");
         var boot = new Option<string>("--boot") { Description = "Firmware boot order: a (floppy), c (hard disk), e.g. ca", DefaultValueFactory = _ => "ca" };
-        foreach (var o in new Option[] { engine, cpu, memory, rom, kernel, append, initrd, serial, debugcon, exitOnHalt, noReboot, maxSeconds, maxInstructions, stats, clock, vgaBios, boot }.Concat(disks).Concat(floppies)) cmd.Options.Add(o);
+        foreach (var o in new Option[] { engine, cpu, memory, rom, kernel, append, initrd, serial, debugcon, exitOnHalt, noReboot, maxSeconds, maxInstructions, stats, clock, vgaBios, boot, display }.Concat(disks).Concat(floppies)) cmd.Options.Add(o);
 
         cmd.SetAction(r =>
         {
@@ -158,7 +160,15 @@ internal static class RunCommand
                 return 2;
             }
             Log.Information("starting guest: cpu={Cpu} memory={Memory} engine={Engine}", r.GetValue(cpu)!.Name, ramBytes, eng.Name);
+            bool text = r.GetValue(display) == "text";
+            if (text)
+            {
+                var console = new Display.TextConsole(machine.Vga, machine.Keyboard, Console.Out, readKeys: true);
+                machine.SliceEnded += console.Update;
+                Console.Out.Write("\x1b[2J");
+            }
             var result = machine.Run();
+            if (text) Console.Out.Write("\x1b[0m\x1b[?25h\r\n");
             stdout.Flush();
             foreach (var f in files) f.Dispose();
             foreach (var d in opened) d.Dispose();              // writes the images' buffered data out
