@@ -158,11 +158,25 @@ public sealed class PhysicalMemory
 
     public bool IsRam(uint phys) => pageKind[phys >> PageShift] == KindRam;
 
+    /// <summary>
+    /// Called the first time each unmapped page (no RAM, ROM or device) is read or written (with whether it was a
+    /// write), e.g. to log it; reads there return all ones and writes are dropped either way.
+    /// </summary>
+    public Action<uint, bool>? UnmappedAccess { get; set; }
+
+    readonly HashSet<uint> reportedPages = new();
+
+    byte OpenBus(uint phys, bool write)
+    {
+        if (UnmappedAccess is { } report && reportedPages.Add(phys >> PageShift)) report(phys, write);
+        return 0xFF;
+    }
+
     public byte Read8(uint phys)
     {
         int off = pageOffset[phys >> PageShift];
         if (off >= 0) return backing[off + (int)(phys & PageMask)];
-        return mmio[phys >> PageShift] is { } dev ? dev.Read8(phys) : (byte)0xFF;
+        return mmio[phys >> PageShift] is { } dev ? dev.Read8(phys) : OpenBus(phys, false);
     }
 
     public ushort Read16(uint phys)
@@ -171,7 +185,7 @@ public sealed class PhysicalMemory
         {
             int off = pageOffset[phys >> PageShift];
             if (off >= 0) return BinaryPrimitives.ReadUInt16LittleEndian(backing.AsSpan(off + (int)(phys & PageMask)));
-            if (mmio[phys >> PageShift] is null) return 0xFFFF;
+            if (mmio[phys >> PageShift] is null) return (ushort)(OpenBus(phys, false) * 0x101);
         }
         return (ushort)(Read8(phys) | Read8(phys + 1) << 8);
     }
@@ -182,7 +196,7 @@ public sealed class PhysicalMemory
         {
             int off = pageOffset[phys >> PageShift];
             if (off >= 0) return BinaryPrimitives.ReadUInt32LittleEndian(backing.AsSpan(off + (int)(phys & PageMask)));
-            if (mmio[phys >> PageShift] is null) return 0xFFFFFFFF;
+            if (mmio[phys >> PageShift] is null) return OpenBus(phys, false) * 0x01010101u;
         }
         return Read16(phys) | (uint)Read16(phys + 2) << 16;
     }
@@ -202,6 +216,7 @@ public sealed class PhysicalMemory
             {
                 if (mmio[page] is { } dev) dev.Write8(a, b);
                 else if (shadowWrite[page] >= 0) backing[shadowWrite[page] + (int)(a & PageMask)] = b;
+                else if (pageKind[page] == KindUnmapped) OpenBus(a, true);
                 continue;
             }
             if (Code.PageHasCode(page)) Code.OnWrite(a, 1);

@@ -61,7 +61,10 @@ public sealed class Machine
     public Machine(MachineConfig config)
     {
         this.config = config;
-        Memory = new PhysicalMemory(config.MemoryBytes);
+        Memory = new PhysicalMemory(config.MemoryBytes)
+        {
+            UnmappedAccess = (addr, write) => Log.Debug("unmapped memory {Access} at {Address:X8} (reads as all ones)", write ? "write" : "read", addr),
+        };
         Io = new IoBus
         {
             UnhandledAccess = (port, write) => Log.Debug("unhandled I/O {Access} at port {Port:X4} (reads as all ones)", write ? "write" : "read", port),
@@ -103,6 +106,8 @@ public sealed class Machine
         Cpu.InterruptController = Pic;
         Serial = new Uart16550(config.Serial, Pic, Uart16550.Com1Irq);
         Serial.Attach(Io, Uart16550.Com1);
+        Serial2 = new Uart16550(config.Serial2, Pic, Uart16550.Com2Irq);
+        Serial2.Attach(Io, Uart16550.Com2);
         Pit = new Pit8254(Clock, Pic);
         Pit.Attach(Io);
         PortB = new SystemControlPortB(Pit, Clock);
@@ -126,6 +131,8 @@ public sealed class Machine
         Pci.Add(1, 0, IsaBridge);
         Pci.Add(1, 1, IdeFunction);
         Pci.Attach(Io);
+        ResetControl = new ResetControl(() => resetRequested = true);
+        ResetControl.Attach(Io);
         // QEMU's firmware configuration interface, which SeaBIOS reads for the memory map (and option ROMs).
         FwCfg = new FwCfg(Memory);
         FwCfg.Attach(Io);
@@ -247,6 +254,8 @@ public sealed class Machine
     public PostCodePort Post { get; } = new();
     public SystemControlPortA ControlPortA { get; }
     public Uart16550 Serial { get; }
+    public Uart16550 Serial2 { get; }
+    public ResetControl ResetControl { get; }
 
     /// <summary>Times the machine was reset (triple faults with reboot enabled, port 92h fast resets).</summary>
     public int Resets { get; private set; }
@@ -269,6 +278,8 @@ public sealed class Machine
         Vga.Reset();
         foreach (var channel in Ide) channel.Reset();
         Serial.Reset();
+        Serial2.Reset();
+        ResetControl.Reset();
         if (KernelImage is not null) BootKernel();
     }
 
@@ -304,6 +315,7 @@ public sealed class Machine
             }
             Clock.RunDue();
             Serial.Poll();
+            Serial2.Poll();
             SliceEnded?.Invoke();
             if (Exit.Value is not null) { reason = ExitReason.DebugExit; break; }
             if (stop == StopReason.Shutdown)

@@ -20,6 +20,8 @@ public sealed record MachineConfig
     public Action<byte>? DebugConsole { get; init; }
     /// <summary>Where COM1 output goes (null: discarded).</summary>
     public Action<byte>? Serial { get; init; }
+    /// <summary>Where COM2 output goes (null: discarded).</summary>
+    public Action<byte>? Serial2 { get; init; }
     /// <summary>HLT with interrupts disabled ends the run (otherwise the machine sits halted until a limit).</summary>
     public bool ExitOnHalt { get; init; } = true;
     /// <summary>A triple fault stops the machine instead of resetting it (QEMU's -no-reboot).</summary>

@@ -75,3 +75,20 @@ public class PhysicalMemoryMapTests
         Assert.Equal(0x99u, cpu.Read8(SegReg.DS, 0x10));
     }
 }
+
+public class UnmappedAccessTests
+{
+    [Fact]
+    public void UnmappedPagesReadAllOnesAndAreReportedOncePerPage()
+    {
+        var mem = new PhysicalMemory(1 << 20);
+        var reports = new List<(uint, bool)>();
+        mem.UnmappedAccess = (a, w) => reports.Add((a, w));
+        Assert.Equal(0xFF, mem.Read8(0x200000));
+        Assert.Equal(0xFFFFFFFFu, mem.Read32(0x200010));       // same page: not reported again
+        Assert.Equal(0xFFFF, mem.Read16(0x300000));
+        mem.Write8(0x400000, 1);
+        mem.Write8(0x400001, 1);
+        Assert.Equal([(0x200000u, false), (0x300000u, false), (0x400000u, true)], reports);
+    }
+}

@@ -24,6 +24,7 @@ internal static class RunCommand
         var append = new Option<string>("--append") { Description = "Kernel command line (with --kernel)", DefaultValueFactory = _ => "" };
         var initrd = new Option<string?>("--initrd") { Description = "Multiboot modules (with --kernel): \"FILE [ARGS][,FILE [ARGS]...]\" as QEMU's -initrd (,, is a literal comma)" };
         var serial = new Option<string>("--serial") { Description = "COM1 output: stdio, file:PATH or none", DefaultValueFactory = _ => "stdio" };
+        var serial2 = new Option<string>("--serial2") { Description = "COM2 output: stdio, file:PATH or none", DefaultValueFactory = _ => "none" };
         var exitOnHalt = new Option<bool?>("--exit-on-halt") { Description = "HLT with interrupts disabled ends the run (default: on for the built-in ROM, off with --bios)" };
         var noReboot = new Option<bool>("--no-reboot") { Description = "Stop on a triple fault instead of resetting the machine" };
         var debugcon = new Option<string>("--debugcon") { Description = "Port 0xE9 output: stdio, file:PATH or none", DefaultValueFactory = _ => "stdio" };
@@ -44,7 +45,7 @@ internal static class RunCommand
         var display = new Option<string>("--display") { Description = "none, or text: draw the VGA text screen in the terminal and send keys to the PS/2 keyboard", DefaultValueFactory = _ => "none" };
         display.AcceptOnlyFromAmong("none", "text");
         var boot = new Option<string>("--boot") { Description = "Firmware boot order: a (floppy), c (hard disk), e.g. ca", DefaultValueFactory = _ => "ca" };
-        foreach (var o in new Option[] { engine, cpu, memory, rom, kernel, append, initrd, serial, debugcon, exitOnHalt, noReboot, maxSeconds, maxInstructions, stats, clock, vgaBios, boot, display }.Concat(disks).Concat(floppies)) cmd.Options.Add(o);
+        foreach (var o in new Option[] { engine, cpu, memory, rom, kernel, append, initrd, serial, debugcon, exitOnHalt, noReboot, maxSeconds, maxInstructions, stats, clock, vgaBios, boot, display, serial2 }.Concat(disks).Concat(floppies)) cmd.Options.Add(o);
 
         cmd.SetAction(r =>
         {
@@ -87,7 +88,8 @@ internal static class RunCommand
             var stdout = Console.OpenStandardOutput();
             var files = new List<Stream>();
             if (!TryOpenSink(r.GetValue(debugcon)!, "--debugcon", stdout, files, out var debugSink) ||
-                !TryOpenSink(r.GetValue(serial)!, "--serial", stdout, files, out var serialSink))
+                !TryOpenSink(r.GetValue(serial)!, "--serial", stdout, files, out var serialSink) ||
+                !TryOpenSink(r.GetValue(serial2)!, "--serial2", stdout, files, out var serial2Sink))
             {
                 foreach (var f in files) f.Dispose();
                 return 2;
@@ -132,6 +134,7 @@ internal static class RunCommand
                     Rom = romImage,
                     DebugConsole = debugSink,
                     Serial = serialSink,
+                    Serial2 = serial2Sink,
                     Kernel = kernelImage,
                     ExitOnHalt = r.GetValue(exitOnHalt) ?? (romImage is null || kernelImage is not null),
                     NoReboot = r.GetValue(noReboot),
