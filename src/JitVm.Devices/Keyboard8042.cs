@@ -74,13 +74,14 @@ public sealed class Keyboard8042 : IIoDevice
     /// <param name="setA20">Drives the A20 gate (output port bit 1, commands 0xDD/0xDF).</param>
     /// <param name="getA20">Reads the A20 gate back for command 0xD0.</param>
     /// <param name="requestReset">Pulses the CPU reset line (output port bit 0 low: commands 0xD1, 0xF0–0xFE).</param>
-    public Keyboard8042(IIrqLines irq, Action<bool> setA20, Func<bool> getA20, Action requestReset)
+    /// <param name="clock">Drives the keyboard's typematic repeat (null: no repeat).</param>
+    public Keyboard8042(IIrqLines irq, Action<bool> setA20, Func<bool> getA20, Action requestReset, VirtualClock? clock = null)
     {
         this.irq = irq;
         this.setA20 = setA20;
         this.getA20 = getA20;
         this.requestReset = requestReset;
-        Keyboard = new Ps2Keyboard(Refill);
+        Keyboard = new Ps2Keyboard(Refill, clock);
         Mouse = new Ps2Mouse(Refill);
         Reset();
     }

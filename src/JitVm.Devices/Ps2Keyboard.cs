@@ -1,3 +1,5 @@
+using JitVm.Core;
+
 namespace JitVm.Devices;
 
 /// <summary>
@@ -10,8 +12,9 @@ namespace JitVm.Devices;
 /// a simple make/break pair (<see cref="PauseSequence"/>, Print Screen's E0 12 E0 7C). When the guest selects
 /// set 1 (command 0xF0 0x01) the keyboard converts the events itself. Set 3 is not supported (refused with
 /// 0xFE, after which drivers such as Linux's atkbd stay in set 2). Events are dropped while scanning is
-/// disabled (command 0xF5). Typematic repeat is not generated: the host's own key repeat is relied on (it
-/// sends repeated makes), and the rate set by 0xF3 is only recorded.
+/// disabled (command 0xF5). <see cref="KeyDown"/>/<see cref="KeyUp"/> model a held key: with a clock, the
+/// last key pressed repeats its make code at the typematic delay and rate set by 0xF3 (default 500 ms, 10.9/s),
+/// as the keyboard does; a host that can only report presses sends its own repeated makes with <see cref="SendMake"/>.
 /// </para>
 /// </summary>
 public sealed class Ps2Keyboard
@@ -36,10 +39,47 @@ public sealed class Ps2Keyboard
     byte lastSent;
     bool set1Break;
 
-    internal Ps2Keyboard(Action dataReady)
+    readonly DeviceTimer? repeat;
+    /// <summary>The key that repeats (the last one pressed and still held), or -1.</summary>
+    int held = -1;
+
+    internal Ps2Keyboard(Action dataReady, VirtualClock? clock = null)
     {
         this.dataReady = dataReady;
+        repeat = clock?.CreateTimer(Repeat);
         Reset();
+    }
+
+    /// <summary>Typematic delay before the first repeat: 250 ms × (1 + bits 6:5).</summary>
+    public long TypematicDelayNs => 250_000_000L * (((Typematic >> 5) & 3) + 1);
+
+    /// <summary>Typematic period: (8 + bits 2:0) × 2^(bits 4:3) × 4.17 ms.</summary>
+    public long TypematicPeriodNs => (8 + (Typematic & 7)) * (1L << ((Typematic >> 3) & 3)) * 4_170_000L;
+
+    /// <summary>A key goes down: its make code now, then (with a clock) repeated while it stays the last key held.</summary>
+    public void KeyDown(ushort set2Code)
+    {
+        SendMake(set2Code);
+        held = set2Code;
+        repeat?.SetIn(TypematicDelayNs);
+    }
+
+    /// <summary>A key goes up: its break code; the repeat stops if it was the repeating key.</summary>
+    public void KeyUp(ushort set2Code)
+    {
+        SendBreak(set2Code);
+        if (held == set2Code)
+        {
+            held = -1;
+            repeat?.Cancel();
+        }
+    }
+
+    void Repeat(long when)
+    {
+        if (held < 0) return;
+        SendMake((ushort)held);
+        repeat!.Set(when + TypematicPeriodNs);
     }
 
     /// <summary>LED state from command 0xED: bit 0 Scroll Lock, bit 1 Num Lock, bit 2 Caps Lock.</summary>
@@ -115,6 +155,8 @@ public sealed class Ps2Keyboard
     {
         replies.Clear();
         scanCodes.Clear();
+        held = -1;
+        repeat?.Cancel();
         SetDefaults();
         ScanningEnabled = true;
         Leds = 0;

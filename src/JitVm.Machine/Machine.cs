@@ -116,7 +116,7 @@ public sealed class Machine
         Cmos.Attach(Io);
         Cmos.SetMemorySize(config.MemoryBytes);
         Cmos.UpdateChecksum();
-        Keyboard = new Keyboard8042(Pic, a20 => Cpu.A20Enabled = a20, () => Cpu.A20Enabled, () => resetRequested = true);
+        Keyboard = new Keyboard8042(Pic, a20 => Cpu.A20Enabled = a20, () => Cpu.A20Enabled, () => resetRequested = true, Clock);
         Keyboard.Attach(Io);
         Dma = new Dma8237(Memory);
         Dma.Attach(Io);
