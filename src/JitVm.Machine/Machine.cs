@@ -148,6 +148,12 @@ public sealed class Machine
         if (config.HardDisks.Count > 4) throw new ArgumentException("at most four IDE disks");
         for (int i = 0; i < config.HardDisks.Count; i++)
             if (config.HardDisks[i] is { } disk) Ide[i / 2].AttachDrive(i % 2, new AtaDrive(disk, serial: $"JV{i:D10}"));
+        if (config.CdRom is { } disc)
+        {
+            if (config.HardDisks.Count > 2 && config.HardDisks[2] is not null) throw new ArgumentException("the CD-ROM drive is the secondary master: --hdc cannot be used with it");
+            if (disc.Length % AtapiDrive.SectorSize != 0) throw new ArgumentException($"a CD-ROM image must be a multiple of {AtapiDrive.SectorSize} bytes (got {disc.Length})");
+            Ide[1].AttachCdrom(0, new AtapiDrive(disc));
+        }
         if (config.Floppies.Count > 2) throw new ArgumentException("at most two floppy drives");
         byte floppyTypes = 0;
         for (int i = 0; i < config.Floppies.Count; i++)

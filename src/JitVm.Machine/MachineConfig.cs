@@ -41,6 +41,8 @@ public sealed record MachineConfig
     public DateTime? RtcStart { get; init; }
     /// <summary>IDE disks: primary master, primary slave, secondary master, secondary slave (null: none).</summary>
     public IReadOnlyList<JitVm.Core.Storage.IBlockDevice?> HardDisks { get; init; } = [];
+    /// <summary>A CD-ROM image (2048-byte sectors) in an ATAPI drive on the secondary master (null: no drive).</summary>
+    public JitVm.Core.Storage.IBlockDevice? CdRom { get; init; }
     /// <summary>Floppy images in drives A: and B: (null: empty).</summary>
     public IReadOnlyList<JitVm.Core.Storage.IBlockDevice?> Floppies { get; init; } = [];
     /// <summary>A VGA BIOS image, offered to the firmware as the fw_cfg file <c>vgaroms/vgabios.bin</c> (SeaBIOS runs it).</summary>

@@ -52,9 +52,8 @@ public class SeaBiosBootTests
     }
 
     /// <summary>The payload at 0x8000: a flat GDT, CR0.PE, a far jump into 32-bit code that prints the message on 0xE9 and COM1.</summary>
-    static byte[] Payload()
+    static byte[] Payload(uint origin = (uint)PayloadSegment << 4)
     {
-        const uint origin = (uint)PayloadSegment << 4;
         byte[] Part16(uint gdtrAt, uint pmAt)
         {
             var a = new Assembler(16);
@@ -128,6 +127,60 @@ public class SeaBiosBootTests
         BootSector().CopyTo(image, 0);
         Payload().CopyTo(image, 512);
         return image;
+    }
+
+    /// <summary>
+    /// An El Torito CD (no emulation): boot record volume descriptor at sector 17 pointing to the boot catalog at
+    /// sector 19, whose default entry loads one 512-byte virtual sector from sector 20 to 07C0:0000: the payload
+    /// itself, assembled for 0x7C00 (it needs no INT 13h).
+    /// </summary>
+    static byte[] CdImage()
+    {
+        const int S = 2048;
+        var iso = new byte[S * 32];
+        void Text(int at, string t) => Encoding.ASCII.GetBytes(t).CopyTo(iso, at);
+        Text(17 * S + 1, "CD001");
+        iso[17 * S + 6] = 1;
+        Text(17 * S + 7, "EL TORITO SPECIFICATION");
+        BitConverter.GetBytes(19).CopyTo(iso, 17 * S + 0x47);
+        iso[18 * S] = 0xFF;                                        // volume descriptor set terminator
+        Text(18 * S + 1, "CD001");
+        iso[18 * S + 6] = 1;
+        int cat = 19 * S;
+        iso[cat] = 1;                                               // validation entry, platform 80x86
+        iso[cat + 30] = 0x55;
+        iso[cat + 31] = 0xAA;
+        int sum = 0;
+        for (int i = 0; i < 32; i += 2) sum += BitConverter.ToUInt16(iso, cat + i);
+        BitConverter.GetBytes((ushort)-sum).CopyTo(iso, cat + 28);  // the entry's words sum to 0
+        iso[cat + 32] = 0x88;                                       // bootable, no emulation, load segment 0 (07C0)
+        BitConverter.GetBytes((ushort)1).CopyTo(iso, cat + 38);     // one 512-byte virtual sector
+        BitConverter.GetBytes(20).CopyTo(iso, cat + 40);
+        Payload(0x7C00).CopyTo(iso, 20 * S);
+        return iso;
+    }
+
+    [Fact]
+    public void SeaBiosBootsAnElToritoCdThroughTheAtapiDrive()
+    {
+        var log = new StringBuilder();
+        var m = new Machine(new MachineConfig
+        {
+            Rom = File.ReadAllBytes(BiosPath),
+            VgaBios = File.ReadAllBytes(VgaBiosPath),
+            MemoryBytes = 32 << 20,
+            CdRom = new MemoryBlockDevice(CdImage()),
+            BootOrder = "d",
+            DebugConsole = b => log.Append((char)b),
+            MaxInstructions = 200_000_000,
+            ExitOnHalt = false,
+        });
+        var r = m.Run();
+        string text = log.ToString();
+        Assert.True(r.Reason == ExitReason.DebugExit, $"{r.Summary}\n{text}");
+        Assert.Contains("DVD/CD [ata1-0: JitVm CD-ROM ATAPI-6 DVD/CD]", text);
+        Assert.Contains("Booting from DVD/CD...", text);
+        Assert.EndsWith(Message, text);
     }
 
     static (RunResult Result, string Log, string Serial) Boot(bool floppy, Func<Processor, IExecutionEngine>? engine, string name)

@@ -41,11 +41,12 @@ internal static class RunCommand
             .Select(n => new Option<FileInfo?>("--" + n) { Description = $"Raw disk image as IDE {(n[2] < 'c' ? "primary" : "secondary")} {(n[2] is 'a' or 'c' ? "master" : "slave")}" }).ToArray();
         var floppies = new[] { "fda", "fdb" }
             .Select(n => new Option<FileInfo?>("--" + n) { Description = $"Floppy image (720K, 1.2M, 1.44M or 2.88M) in drive {(n == "fda" ? "A:" : "B:")}" }).ToArray();
+        var cdrom = new Option<FileInfo?>("--cdrom") { Description = "CD-ROM image (ISO, 2048-byte sectors) in an ATAPI drive on the secondary master (boot it with --boot d)" };
         var vgaBios = new Option<FileInfo?>("--vga-bios") { Description = "VGA BIOS image for the firmware to run (e.g. /usr/share/seabios/vgabios-isavga.bin)" };
         var display = new Option<string>("--display") { Description = "none, or text: draw the VGA text screen in the terminal and send keys to the PS/2 keyboard", DefaultValueFactory = _ => "none" };
         display.AcceptOnlyFromAmong("none", "text");
-        var boot = new Option<string>("--boot") { Description = "Firmware boot order: a (floppy), c (hard disk), e.g. ca", DefaultValueFactory = _ => "ca" };
-        foreach (var o in new Option[] { engine, cpu, memory, rom, kernel, append, initrd, serial, debugcon, exitOnHalt, noReboot, maxSeconds, maxInstructions, stats, clock, vgaBios, boot, display, serial2 }.Concat(disks).Concat(floppies)) cmd.Options.Add(o);
+        var boot = new Option<string>("--boot") { Description = "Firmware boot order: a (floppy), c (hard disk), d (CD-ROM), e.g. ca", DefaultValueFactory = _ => "ca" };
+        foreach (var o in new Option[] { engine, cpu, memory, rom, kernel, append, initrd, serial, debugcon, exitOnHalt, noReboot, maxSeconds, maxInstructions, stats, clock, vgaBios, boot, display, serial2, cdrom }.Concat(disks).Concat(floppies)) cmd.Options.Add(o);
 
         cmd.SetAction(r =>
         {
@@ -109,11 +110,13 @@ internal static class RunCommand
                 return list;
             }
             IBlockDevice?[] hardDisks, floppyImages;
+            IBlockDevice? cdImage;
             byte[]? vgaImage = null;
             try
             {
                 hardDisks = OpenAll(disks);
                 floppyImages = OpenAll(floppies);
+                cdImage = OpenAll([cdrom])[0];
                 if (r.GetValue(vgaBios) is { } vf) vgaImage = File.ReadAllBytes(vf.FullName);
             }
             catch (Exception e) when (e is BlockDeviceException or IOException or UnauthorizedAccessException)
@@ -145,6 +148,7 @@ internal static class RunCommand
                     Clock = r.GetValue(clock) == "deterministic" ? ClockMode.Deterministic : ClockMode.Realtime,
                     HardDisks = hardDisks,
                     Floppies = floppyImages,
+                    CdRom = cdImage,
                     VgaBios = vgaImage,
                     BootOrder = r.GetValue(boot)!,
                 });

@@ -6,7 +6,8 @@ namespace JitVm.Devices.Ata;
 /// One legacy (compatibility-mode) ATA channel per ATA/ATAPI-6: the Command Block registers at
 /// <c>commandBase</c>+0..7 (Data, Error/Features, Sector Count, LBA Low/Mid/High, Device, Status/Command), the
 /// Control Block register at <c>controlPort</c> (Alternate Status / Device Control) and the channel's interrupt line,
-/// shared by a master (device 0) and an optional slave (device 1) <see cref="AtaDrive"/>.
+/// shared by a master (device 0) and an optional slave (device 1), each an <see cref="IdeDevice"/>: an ATA hard disk
+/// (<see cref="AtaDrive"/>) or an ATAPI CD-ROM (<see cref="AtapiDrive"/>).
 /// </summary>
 /// <remarks>
 /// <para>Register writes reach both devices; the Command register is executed by the device the DEV bit selects
@@ -46,7 +47,7 @@ public sealed class AtaChannel : IIoDevice
 
     readonly IIrqLines irq;
     readonly int irqLine;
-    readonly AtaDrive?[] drives = new AtaDrive?[2];
+    readonly IdeDevice?[] drives = new IdeDevice?[2];
     ushort commandBase = PrimaryCommandBase, controlPort = PrimaryControlPort;
     byte control;
     int selected;
@@ -70,19 +71,30 @@ public sealed class AtaChannel : IIoDevice
         io.Register(controlPort, 1, this);
     }
 
-    /// <summary>Connects <paramref name="drive"/> as device <paramref name="unit"/> (0 master, 1 slave).</summary>
-    public void AttachDrive(int unit, AtaDrive drive)
+    /// <summary>Connects the hard disk <paramref name="drive"/> as device <paramref name="unit"/> (0 master, 1 slave).</summary>
+    public void AttachDrive(int unit, AtaDrive drive) => AttachDevice(unit, drive);
+
+    /// <summary>Connects the ATAPI CD-ROM <paramref name="drive"/> as device <paramref name="unit"/> (0 master, 1 slave).</summary>
+    public void AttachCdrom(int unit, AtapiDrive drive) => AttachDevice(unit, drive);
+
+    void AttachDevice(int unit, IdeDevice device)
     {
         ArgumentOutOfRangeException.ThrowIfNegative(unit);
         ArgumentOutOfRangeException.ThrowIfGreaterThan(unit, 1);
-        drives[unit] = drive;
-        drive.Connect(this);
-        drive.PowerOn();
+        drives[unit] = device;
+        device.Connect(this);
+        device.PowerOn();
         UpdateIrq();
     }
 
+    /// <summary>The hard disk at <paramref name="unit"/> (0 master, 1 slave), if that device is one.</summary>
+    public AtaDrive? Drive(int unit) => Device(unit) as AtaDrive;
+
+    /// <summary>The CD-ROM at <paramref name="unit"/> (0 master, 1 slave), if that device is one.</summary>
+    public AtapiDrive? Cdrom(int unit) => Device(unit) as AtapiDrive;
+
     /// <summary>The device at <paramref name="unit"/> (0 master, 1 slave), if any.</summary>
-    public AtaDrive? Drive(int unit) => unit is 0 or 1 ? drives[unit] : null;
+    public IdeDevice? Device(int unit) => unit is 0 or 1 ? drives[unit] : null;
 
     /// <summary>Hardware reset: Device Control cleared, device 0 selected, every device at its power-on state.</summary>
     public void Reset()
@@ -107,7 +119,7 @@ public sealed class AtaChannel : IIoDevice
     bool NoDevices => drives[0] is null && drives[1] is null;
 
     /// <summary>The device answering register reads: the selected one, else the other one present.</summary>
-    AtaDrive? Responder => drives[selected] ?? drives[selected ^ 1];
+    IdeDevice? Responder => drives[selected] ?? drives[selected ^ 1];
 
     byte StatusOf(bool acknowledge)
     {
@@ -196,4 +208,67 @@ public sealed class AtaChannel : IIoDevice
         }
         UpdateIrq();
     }
+}
+
+/// <summary>
+/// A device on an <see cref="AtaChannel"/> (an ATA disk or an ATAPI packet device): its copy of the Command Block
+/// registers, its Status, its data port and its pending-interrupt flag. Only this assembly derives from it.
+/// </summary>
+public abstract class IdeDevice
+{
+    private protected AtaChannel? channel;
+
+    private protected IdeDevice() { }
+
+    /// <summary>INTRQ pending: set when the device requests an interrupt, cleared by a Status read or a new command.</summary>
+    internal bool InterruptPending { get; private protected set; }
+
+    internal void Connect(AtaChannel owner) => channel = owner;
+
+    /// <summary>The Status register (without acknowledging the interrupt, as an Alternate Status read).</summary>
+    internal abstract byte Status { get; }
+
+    /// <summary>A Status register read: returns it and acknowledges the interrupt.</summary>
+    internal byte ReadStatusAndAcknowledge()
+    {
+        if (InterruptPending)
+        {
+            InterruptPending = false;
+            channel?.UpdateIrq();
+        }
+        return Status;
+    }
+
+    private protected void RaiseInterrupt()
+    {
+        InterruptPending = true;
+        channel?.UpdateIrq();
+    }
+
+    /// <summary>Power-on / hardware reset.</summary>
+    internal abstract void PowerOn();
+
+    /// <summary>SRST asserted: BSY until released.</summary>
+    internal abstract void EnterSoftReset();
+
+    /// <summary>SRST released: the reset signature.</summary>
+    internal abstract void LeaveSoftReset();
+
+    /// <summary>A host write of Command Block register <paramref name="reg"/> (1–6).</summary>
+    internal abstract void WriteRegister(int reg, byte value);
+
+    /// <summary>A host read of Command Block register <paramref name="reg"/> (1–6).</summary>
+    internal abstract byte ReadRegister(int reg, bool hob);
+
+    /// <summary>One 16-bit read of the Data register.</summary>
+    internal abstract ushort ReadData();
+
+    /// <summary>One 16-bit write of the Data register.</summary>
+    internal abstract void WriteData(ushort value);
+
+    /// <summary>A command written to the Command register while this device is selected.</summary>
+    internal abstract void Command(byte command);
+
+    /// <summary>EXECUTE DEVICE DIAGNOSTIC; the device 0 (or lone device) raises the interrupt.</summary>
+    internal abstract void Diagnose(bool interrupt);
 }

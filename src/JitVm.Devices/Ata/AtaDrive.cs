@@ -24,7 +24,7 @@ namespace JitVm.Devices.Ata;
 /// (this is not a packet device) end with ABRT.</para>
 /// <para>No DMA: IDENTIFY advertises LBA but not DMA, and SET FEATURES refuses DMA transfer modes.</para>
 /// </remarks>
-public sealed class AtaDrive
+public sealed class AtaDrive : IdeDevice
 {
     /// <summary>Bytes per sector.</summary>
     public const int SectorSize = 512;
@@ -45,8 +45,6 @@ public sealed class AtaDrive
 
     enum Transfer { None, ReadSectors, WriteSectors, Identify, ReadBuffer, WriteBuffer }
     enum Addressing { Chs, Lba28, Lba48 }
-
-    AtaChannel? channel;
 
     // Command Block registers. Features, Sector Count and the LBA registers are two-deep for LBA48: a write moves the
     // current value into the "previous content" read back with Device Control HOB set (ATA-6 6.x, 48-bit Address).
@@ -118,12 +116,8 @@ public sealed class AtaDrive
     /// <summary>The last block-device error turned into a guest-visible UNC, for diagnostics.</summary>
     public Exception? LastIoError { get; private set; }
 
-    internal bool InterruptPending { get; private set; }
-
-    internal void Connect(AtaChannel owner) => channel = owner;
-
     /// <summary>Power-on / hardware reset: defaults for every setting, then the reset signature.</summary>
-    internal void PowerOn()
+    internal override void PowerOn()
     {
         multiple = 0;
         WriteCacheEnabled = true;
@@ -138,7 +132,7 @@ public sealed class AtaDrive
     }
 
     /// <summary>SRST asserted: the device is BSY until it is released.</summary>
-    internal void EnterSoftReset()
+    internal override void EnterSoftReset()
     {
         inReset = true;
         transfer = Transfer.None;
@@ -147,7 +141,7 @@ public sealed class AtaDrive
     }
 
     /// <summary>SRST released: reset signature in the registers, device 0 selected, no interrupt (ATA-6 9.2).</summary>
-    internal void LeaveSoftReset()
+    internal override void LeaveSoftReset()
     {
         inReset = false;
         Signature();
@@ -170,7 +164,7 @@ public sealed class AtaDrive
 
     // ---- Register file -------------------------------------------------------------------------------------------
 
-    internal void WriteRegister(int reg, byte value)
+    internal override void WriteRegister(int reg, byte value)
     {
         if (inReset) return;   // registers are not accessible while BSY
         switch (reg)
@@ -184,7 +178,7 @@ public sealed class AtaDrive
         }
     }
 
-    internal byte ReadRegister(int reg, bool hob)
+    internal override byte ReadRegister(int reg, bool hob)
     {
         // While BSY, a read of any Command Block register returns the Status register.
         if ((status & StatusBsy) != 0) return status;
@@ -200,29 +194,12 @@ public sealed class AtaDrive
         };
     }
 
-    internal byte Status => status;
-
-    /// <summary>A Status register read: returns it and acknowledges the interrupt.</summary>
-    internal byte ReadStatusAndAcknowledge()
-    {
-        if (InterruptPending)
-        {
-            InterruptPending = false;
-            channel?.UpdateIrq();
-        }
-        return status;
-    }
-
-    void RaiseInterrupt()
-    {
-        InterruptPending = true;
-        channel?.UpdateIrq();
-    }
+    internal override byte Status => status;
 
     // ---- Data register -------------------------------------------------------------------------------------------
 
     /// <summary>One 16-bit read of the Data register (all ones when no data-in transfer is in progress).</summary>
-    internal ushort ReadData()
+    internal override ushort ReadData()
     {
         if ((status & StatusDrq) == 0 || !IsDataIn || bufPos >= bufLen) return 0xFFFF;
         ushort w = BinaryPrimitives.ReadUInt16LittleEndian(buffer.AsSpan(bufPos));
@@ -232,7 +209,7 @@ public sealed class AtaDrive
     }
 
     /// <summary>One 16-bit write of the Data register (ignored unless a data-out transfer wants data).</summary>
-    internal void WriteData(ushort value)
+    internal override void WriteData(ushort value)
     {
         if ((status & StatusDrq) == 0 || IsDataIn || transfer == Transfer.None || bufPos >= bufLen) return;
         BinaryPrimitives.WriteUInt16LittleEndian(buffer.AsSpan(bufPos), value);
@@ -283,7 +260,7 @@ public sealed class AtaDrive
     // ---- Command execution ---------------------------------------------------------------------------------------
 
     /// <summary>Executes <paramref name="command"/> written to the Command register while this device is selected.</summary>
-    internal void Command(byte command)
+    internal override void Command(byte command)
     {
         if (inReset) return;
         // Writing the Command register negates INTRQ; a new command abandons any transfer in progress.
@@ -328,7 +305,7 @@ public sealed class AtaDrive
 
     /// <summary>EXECUTE DEVICE DIAGNOSTIC as seen by one device: the reset signature and the "passed" code. The
     /// channel raises the interrupt through device 0.</summary>
-    internal void Diagnose(bool interrupt)
+    internal override void Diagnose(bool interrupt)
     {
         if (inReset) return;
         Signature();
@@ -661,7 +638,7 @@ public sealed class AtaDrive
     }
 
     /// <summary>ATA strings: space padded, two characters per word with the first in the high byte.</summary>
-    static void PutString(ushort[] w, int first, int chars, string text)
+    internal static void PutString(ushort[] w, int first, int chars, string text)
     {
         for (int i = 0; i < chars; i += 2)
         {
