@@ -378,17 +378,26 @@ public sealed class AtaDrive : IdeDevice
 
     void StartRead(Addressing mode, bool multipleMode)
     {
-        if (multipleMode && multiple == 0)
+        if (BeginTransfer(mode, multipleMode, Transfer.ReadSectors)) LoadReadBlock();
+    }
+
+    /// <summary>
+    /// The common start of a PIO read or write: multiple mode must be set for the MULTIPLE commands, a write needs a
+    /// writable disk (else ABRT), and the range must be on the disk (else IDNF); then the transfer state is set.
+    /// </summary>
+    bool BeginTransfer(Addressing mode, bool multipleMode, Transfer kind)
+    {
+        if ((multipleMode && multiple == 0) || (kind == Transfer.WriteSectors && Disk.ReadOnly))
         {
             Abort(ErrorAbrt);
-            return;
+            return false;
         }
-        if (!DecodeRange(mode, out long lba, out long sectors)) return;
-        transfer = Transfer.ReadSectors;
+        if (!DecodeRange(mode, out long lba, out long sectors)) return false;
+        transfer = kind;
         blockSectors = multipleMode ? multiple : 1;
         nextLba = lba;
         remaining = sectors;
-        LoadReadBlock();
+        return true;
     }
 
     /// <summary>Reads the next DRQ block from the disk into the buffer, sets DRQ and asserts INTRQ.</summary>
@@ -416,23 +425,8 @@ public sealed class AtaDrive : IdeDevice
 
     void StartWrite(Addressing mode, bool multipleMode)
     {
-        if (multipleMode && multiple == 0)
-        {
-            Abort(ErrorAbrt);
-            return;
-        }
-        if (Disk.ReadOnly)
-        {
-            Abort(ErrorAbrt);
-            return;
-        }
-        if (!DecodeRange(mode, out long lba, out long sectors)) return;
-        transfer = Transfer.WriteSectors;
-        blockSectors = multipleMode ? multiple : 1;
-        nextLba = lba;
-        remaining = sectors;
         // PIO data-out: the first DRQ comes without an interrupt.
-        StartWriteBlockNoIrq();
+        if (BeginTransfer(mode, multipleMode, Transfer.WriteSectors)) StartWriteBlockNoIrq();
     }
 
     void StartWriteBlockNoIrq()
