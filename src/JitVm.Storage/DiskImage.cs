@@ -1,0 +1,46 @@
+using JitVm.Core.Storage;
+
+namespace JitVm.Storage;
+
+/// <summary>
+/// A disk image file in one of the supported formats, opened as a block device. Each format (raw, qcow2, VHD)
+/// derives from this; <c>DiskImages.Open</c> detects the format. Every header field is validated before use:
+/// a malformed image raises <see cref="ImageFormatException"/> naming the field, nothing else.
+/// </summary>
+public abstract class DiskImage : IBlockDevice, IDisposable
+{
+    /// <summary>Format name as qemu-img prints it: "raw", "qcow2", "vpc".</summary>
+    public abstract string Format { get; }
+
+    /// <summary>The disk size the guest sees, in bytes.</summary>
+    public abstract long Length { get; }
+
+    public abstract bool ReadOnly { get; }
+
+    /// <summary>Host bytes the image file occupies (allocated clusters/blocks plus metadata).</summary>
+    public abstract long AllocatedBytes { get; }
+
+    /// <summary>The backing image (qcow2 backing file, VHD parent), or null.</summary>
+    public virtual DiskImage? Backing => null;
+
+    /// <summary>The image file's path.</summary>
+    public abstract string Path { get; }
+
+    public abstract void Read(long offset, Span<byte> buffer);
+    public abstract void Write(long offset, ReadOnlySpan<byte> data);
+    public abstract void Flush();
+
+    /// <summary>Checks the image's metadata for consistency (as <c>qemu-img check</c>): leaks and corruptions found.</summary>
+    public abstract ImageCheckResult Check();
+
+    public abstract void Dispose();
+}
+
+/// <summary>What a consistency check found.</summary>
+public sealed record ImageCheckResult(int Corruptions, int Leaks, IReadOnlyList<string> Messages)
+{
+    public bool IsClean => Corruptions == 0 && Leaks == 0;
+}
+
+/// <summary>A malformed or unsupported image: the message names the field or feature.</summary>
+public sealed class ImageFormatException(string message, Exception? inner = null) : Exception(message, inner);

@@ -1,0 +1,552 @@
+using System.Buffers.Binary;
+using JitVm.Core.Storage;
+using Microsoft.Win32.SafeHandles;
+
+namespace JitVm.Storage.Vhd;
+
+/// <summary>
+/// A Microsoft Virtual Hard Disk (VHD, spec v1.0) image: fixed or dynamic (differencing disks are refused).
+/// <para>
+/// Disk size: the guest sees the footer's "Current Size". qemu's "vpc" driver instead derives the size from the CHS
+/// geometry for most creator applications unless the geometry is the maximum 65535x16x255; <see cref="Create"/>
+/// therefore writes the specification's geometry when it addresses exactly the requested size, and otherwise the
+/// maximum geometry (as <c>qemu-img create -o force_size</c> does), so both readers agree on the size.
+/// </para>
+/// <para>
+/// Dynamic disks: reads of unallocated blocks, or of sectors whose bitmap bit is clear, return zeros. A write to an
+/// unallocated block appends the block where the trailing footer was, in a crash-consistent order: block (bitmap and
+/// data), then the footer at the new end of file, a flush, and only then the BAT entry. Writes of all-zero data to an
+/// unallocated block allocate nothing.
+/// </para>
+/// </summary>
+public sealed class VhdImage : DiskImage
+{
+    /// <summary>Default dynamic block size: 2 MiB.</summary>
+    public const int DefaultBlockSize = 2 * 1024 * 1024;
+    /// <summary>Largest disk <see cref="Create"/> accepts (2040 GiB, as qemu-img).</summary>
+    public const long MaxCreateSize = 0xFF00_0000L * 512;
+    const uint Unallocated = 0xFFFF_FFFF;
+    const int Sector = 512;
+
+    readonly SafeFileHandle handle;
+    readonly string path;
+    readonly bool readOnly;
+    readonly VhdFooter footer;
+    readonly byte[] footerBytes;
+    readonly object gate = new();
+
+    // Dynamic disks only.
+    readonly VhdDynamicHeader? header;
+    readonly uint[] bat = [];
+    readonly int bitmapSize;           // sector bitmap bytes, padded to a sector multiple
+    readonly long metadataEnd;         // end of footer copy, header and BAT
+    readonly Dictionary<uint, byte[]> bitmaps = new();
+    long nextFree;                     // where the next block goes (the trailing footer's offset)
+    bool disposed;
+
+    VhdImage(SafeFileHandle handle, string path, bool readOnly, VhdFooter footer, byte[] footerBytes, VhdDynamicHeader? header, uint[] bat, long nextFree)
+    {
+        this.handle = handle;
+        this.path = path;
+        this.readOnly = readOnly;
+        this.footer = footer;
+        this.footerBytes = footerBytes; // as found on disk (reserved bytes kept), or as created
+        this.header = header;
+        if (header is not null)
+        {
+            this.bat = bat;
+            bitmapSize = (int)(((header.BlockSize / Sector / 8) + Sector - 1) / Sector * Sector);
+            metadataEnd = Math.Max(Math.Max(Sector, (long)footer.DataOffset + VhdDynamicHeader.Size),
+                (long)header.TableOffset + BatBytes(header.MaxTableEntries));
+            this.nextFree = nextFree;
+        }
+    }
+
+    /// <inheritdoc/>
+    public override string Format => "vpc";
+    /// <inheritdoc/>
+    public override long Length => (long)footer.CurrentSize;
+    /// <inheritdoc/>
+    public override bool ReadOnly => readOnly;
+    /// <inheritdoc/>
+    public override string Path => path;
+
+    /// <summary>Fixed or dynamic.</summary>
+    public VhdDiskType DiskType => footer.DiskType;
+    /// <summary>The footer's CHS geometry.</summary>
+    public VhdGeometry Geometry => footer.Geometry;
+    /// <summary>The footer's creator application (four characters, e.g. "qemu", "win ").</summary>
+    public string CreatorApplication => footer.CreatorApplicationText;
+    /// <summary>The footer's unique id.</summary>
+    public Guid UniqueId => footer.UniqueId;
+    /// <summary>Dynamic disks: data bytes per block; fixed disks: 0.</summary>
+    public int BlockSize => (int)(header?.BlockSize ?? 0);
+
+    /// <summary>Host bytes the file occupies: allocated extents of the (possibly sparse) file, or its length.</summary>
+    public override long AllocatedBytes
+    {
+        get
+        {
+            try
+            {
+                return disposed ? 0 : SparseFile.AllocatedBytes(handle) ?? RandomAccess.GetLength(handle);
+            }
+            catch (ObjectDisposedException)
+            {
+                return 0; // closed by another thread meanwhile
+            }
+        }
+    }
+
+    static long BatBytes(uint entries) => ((long)entries * 4 + Sector - 1) / Sector * Sector;
+
+    // ---------------------------------------------------------------- open / create
+
+    /// <summary>Opens a fixed or dynamic VHD; every field is validated (<see cref="ImageFormatException"/> names it).</summary>
+    public static VhdImage Open(string path, bool readOnly)
+    {
+        var h = File.OpenHandle(path, FileMode.Open, readOnly ? FileAccess.Read : FileAccess.ReadWrite,
+            readOnly ? FileShare.Read : FileShare.None);
+        try
+        {
+            return OpenHandle(h, System.IO.Path.GetFullPath(path), readOnly);
+        }
+        catch (IOException e)
+        {
+            h.Dispose();
+            throw new ImageFormatException($"VHD '{path}': I/O error while reading metadata: {e.Message}", e);
+        }
+        catch
+        {
+            h.Dispose();
+            throw;
+        }
+    }
+
+    static VhdImage OpenHandle(SafeFileHandle h, string path, bool readOnly)
+    {
+        long fileLength = RandomAccess.GetLength(h);
+        if (fileLength < VhdFooter.Size)
+            throw new ImageFormatException($"VHD footer: the {fileLength}-byte file '{path}' is too small to hold a 512-byte footer");
+
+        // Dynamic disks keep a footer copy at offset 0 (that is what qemu reads first); the footer proper is the
+        // last 512 bytes of the file. The copy is preferred because a crash while appending a block can leave the
+        // end of the file without a footer.
+        var head = new byte[VhdFooter.Size];
+        ReadExactly(h, head, 0);
+        var tail = new byte[VhdFooter.Size];
+        ReadExactly(h, tail, fileLength - VhdFooter.Size);
+
+        VhdFooter? footer = null;
+        byte[] footerBytes = tail;
+        if (VhdFooter.HasCookie(head))
+        {
+            try
+            {
+                var copy = VhdFooter.Parse(head, "copy at offset 0");
+                if (copy.DiskType == VhdDiskType.Dynamic)
+                {
+                    footer = copy;
+                    footerBytes = head;
+                }
+            }
+            catch (ImageFormatException) when (VhdFooter.HasCookie(tail))
+            {
+                // Damaged copy: fall back to the footer at the end.
+            }
+        }
+        footer ??= VhdFooter.Parse(tail, "end of file");
+
+        if (footer.DiskType == VhdDiskType.Fixed)
+        {
+            if (footer.DataOffset != VhdFooter.NoDataOffset)
+                throw new ImageFormatException($"VHD footer data offset: 0x{footer.DataOffset:X} must be 0xFFFFFFFFFFFFFFFF for a fixed disk");
+            if ((long)footer.CurrentSize != fileLength - VhdFooter.Size)
+                throw new ImageFormatException($"VHD footer current size: {footer.CurrentSize} does not match the fixed disk's {fileLength - VhdFooter.Size} data bytes");
+            return new VhdImage(h, path, readOnly, footer, footerBytes, null, [], 0);
+        }
+
+        // Dynamic disk.
+        if (footer.DataOffset < VhdFooter.Size || footer.DataOffset > (ulong)(fileLength - VhdDynamicHeader.Size))
+            throw new ImageFormatException($"VHD footer data offset: 0x{footer.DataOffset:X} does not locate a dynamic header inside the {fileLength}-byte file");
+        var hb = new byte[VhdDynamicHeader.Size];
+        ReadExactly(h, hb, (long)footer.DataOffset);
+        var header = VhdDynamicHeader.Parse(hb);
+        long blocksNeeded = (long)((footer.CurrentSize + header.BlockSize - 1) / header.BlockSize);
+        if (header.MaxTableEntries < blocksNeeded)
+            throw new ImageFormatException($"VHD dynamic header max table entries: {header.MaxTableEntries} blocks of {header.BlockSize} bytes cannot hold the {footer.CurrentSize}-byte disk");
+        if (header.TableOffset < VhdFooter.Size || header.TableOffset > (ulong)fileLength
+            || (long)header.TableOffset + (long)header.MaxTableEntries * 4 > fileLength)
+            throw new ImageFormatException($"VHD dynamic header table offset: the {header.MaxTableEntries}-entry BAT at 0x{header.TableOffset:X} lies outside the {fileLength}-byte file");
+
+        var raw = new byte[(long)header.MaxTableEntries * 4];
+        ReadExactly(h, raw, (long)header.TableOffset);
+        var bat = new uint[header.MaxTableEntries];
+        for (int i = 0; i < bat.Length; i++) bat[i] = BinaryPrimitives.ReadUInt32BigEndian(raw.AsSpan(i * 4));
+
+        var image = new VhdImage(h, path, readOnly, footer, footerBytes, header, bat, 0);
+        image.nextFree = image.ComputeNextFree(fileLength);
+        return image;
+    }
+
+    /// <summary>End of the last block inside the file, or of the metadata: where the trailing footer belongs.</summary>
+    long ComputeNextFree(long fileLength)
+    {
+        long end = metadataEnd;
+        long blockBytes = bitmapSize + (long)header!.BlockSize;
+        foreach (uint e in bat)
+        {
+            if (e == Unallocated) continue;
+            long blockEnd = (long)e * Sector + blockBytes;
+            if (blockEnd <= fileLength) end = Math.Max(end, blockEnd);
+        }
+        return (end + Sector - 1) / Sector * Sector;
+    }
+
+    /// <summary>
+    /// Creates a VHD of <paramref name="size"/> bytes (a positive multiple of 512, at most 2040 GiB). A fixed disk's
+    /// data area is a sparse region of the file; a dynamic disk starts with no blocks allocated. See the class
+    /// remarks for how the CHS geometry is chosen. Fails if the file exists.
+    /// </summary>
+    public static VhdImage Create(string path, long size, bool fixedSize, int blockSize = DefaultBlockSize)
+    {
+        if (size <= 0 || size % Sector != 0 || size > MaxCreateSize)
+            throw new ArgumentOutOfRangeException(nameof(size), size, "size must be a positive multiple of 512 bytes, at most 2040 GiB");
+        if (!fixedSize && (blockSize < Sector * 8 || (blockSize & (blockSize - 1)) != 0))
+            throw new ArgumentOutOfRangeException(nameof(blockSize), blockSize, "block size must be a power of two of at least 4096 bytes");
+
+        var geometry = VhdGeometry.FromSectors(size / Sector);
+        if (geometry.TotalSectors * Sector != size) geometry = VhdGeometry.Max; // size not expressible in CHS: "force size"
+        var footer = new VhdFooter
+        {
+            DataOffset = fixedSize ? VhdFooter.NoDataOffset : VhdFooter.Size,
+            TimeStamp = (uint)Math.Clamp((long)(DateTime.UtcNow - VhdFooter.Epoch).TotalSeconds, 0, uint.MaxValue),
+            CreatorApplication = VhdFooter.FourCc("jitv"),
+            CreatorVersion = 0x0001_0000,
+            CreatorHostOs = VhdFooter.FourCc("Wi2k"),
+            OriginalSize = (ulong)size,
+            CurrentSize = (ulong)size,
+            Geometry = geometry,
+            DiskType = fixedSize ? VhdDiskType.Fixed : VhdDiskType.Dynamic,
+            UniqueId = Guid.NewGuid(),
+        };
+        byte[] fb = footer.ToBytes();
+
+        var h = File.OpenHandle(path, FileMode.CreateNew, FileAccess.ReadWrite, FileShare.None);
+        try
+        {
+            string full = System.IO.Path.GetFullPath(path);
+            if (fixedSize)
+            {
+                RandomAccess.SetLength(h, size + VhdFooter.Size);
+                RandomAccess.Write(h, fb, size);
+                RandomAccess.FlushToDisk(h);
+                return new VhdImage(h, full, false, footer, fb, null, [], 0);
+            }
+
+            uint entries = (uint)((size + blockSize - 1) / blockSize);
+            var header = new VhdDynamicHeader
+            {
+                TableOffset = VhdFooter.Size + VhdDynamicHeader.Size,
+                MaxTableEntries = entries,
+                BlockSize = (uint)blockSize,
+            };
+            long batBytes = BatBytes(entries);
+            var batRaw = new byte[batBytes];
+            batRaw.AsSpan().Fill(0xFF); // unallocated entries; the padding is 0xFF too
+            RandomAccess.Write(h, fb, 0);
+            RandomAccess.Write(h, header.ToBytes(), VhdFooter.Size);
+            RandomAccess.Write(h, batRaw, (long)header.TableOffset);
+            long end = (long)header.TableOffset + batBytes;
+            RandomAccess.Write(h, fb, end);
+            RandomAccess.FlushToDisk(h);
+            var bat = new uint[entries];
+            Array.Fill(bat, Unallocated);
+            return new VhdImage(h, full, false, footer, fb, header, bat, end);
+        }
+        catch
+        {
+            h.Dispose();
+            try { File.Delete(path); } catch (IOException) { }
+            throw;
+        }
+    }
+
+    static void ReadExactly(SafeFileHandle h, Span<byte> buffer, long offset)
+    {
+        int done = 0;
+        while (done < buffer.Length)
+        {
+            int n = RandomAccess.Read(h, buffer[done..], offset + done);
+            if (n <= 0) throw new IOException($"unexpected end of file at {offset + done}");
+            done += n;
+        }
+    }
+
+    // ---------------------------------------------------------------- I/O
+
+    void CheckAccess(long offset, int count)
+    {
+        if (disposed) throw new BlockDeviceException($"'{path}' has been closed");
+        if (offset < 0 || count < 0 || offset > Length - count)
+            throw new BlockDeviceException($"access of {count} bytes at {offset} is outside the {Length}-byte disk '{path}'");
+        if (offset % Sector != 0 || count % Sector != 0)
+            throw new BlockDeviceException($"access of {count} bytes at {offset} is not sector-aligned");
+    }
+
+    /// <inheritdoc/>
+    public override void Read(long offset, Span<byte> buffer)
+    {
+        lock (gate)
+        {
+            CheckAccess(offset, buffer.Length);
+            try
+            {
+                if (header is null)
+                {
+                    ReadExactly(handle, buffer, offset);
+                    return;
+                }
+                long bs = header.BlockSize;
+                int done = 0;
+                while (done < buffer.Length)
+                {
+                    long pos = offset + done;
+                    uint block = (uint)(pos / bs);
+                    int inBlock = (int)(pos % bs);
+                    int n = (int)Math.Min(buffer.Length - done, bs - inBlock);
+                    ReadBlock(block, inBlock, buffer.Slice(done, n));
+                    done += n;
+                }
+            }
+            catch (IOException e)
+            {
+                throw new BlockDeviceException($"read of {buffer.Length} bytes at {offset} from '{path}' failed: {e.Message}", e);
+            }
+        }
+    }
+
+    long BlockStart(uint block)
+    {
+        uint e = bat[block];
+        long start = (long)e * Sector;
+        if (start < metadataEnd || start + bitmapSize + header!.BlockSize > nextFree)
+            throw new BlockDeviceException($"VHD '{path}' is corrupt: BAT entry {block} (sector 0x{e:X}) points outside the data area");
+        return start;
+    }
+
+    byte[] Bitmap(uint block, long start)
+    {
+        if (!bitmaps.TryGetValue(block, out var bm))
+        {
+            bm = new byte[bitmapSize];
+            ReadExactly(handle, bm, start);
+            bitmaps[block] = bm;
+        }
+        return bm;
+    }
+
+    static bool Bit(byte[] bm, int sector) => (bm[sector >> 3] & (0x80 >> (sector & 7))) != 0; // MSB = first sector
+
+    void ReadBlock(uint block, int inBlock, Span<byte> dst)
+    {
+        if (bat[block] == Unallocated)
+        {
+            dst.Clear();
+            return;
+        }
+        long start = BlockStart(block);
+        var bm = Bitmap(block, start);
+        int first = inBlock / Sector, count = dst.Length / Sector;
+        int i = 0;
+        while (i < count) // runs of sectors with the same bitmap state
+        {
+            bool set = Bit(bm, first + i);
+            int j = i + 1;
+            while (j < count && Bit(bm, first + j) == set) j++;
+            var part = dst.Slice(i * Sector, (j - i) * Sector);
+            if (set) ReadExactly(handle, part, start + bitmapSize + (long)(first + i) * Sector);
+            else part.Clear();
+            i = j;
+        }
+    }
+
+    /// <inheritdoc/>
+    public override void Write(long offset, ReadOnlySpan<byte> data)
+    {
+        if (readOnly) throw new BlockDeviceException($"'{path}' is opened read-only");
+        lock (gate)
+        {
+            CheckAccess(offset, data.Length);
+            try
+            {
+                if (header is null)
+                {
+                    RandomAccess.Write(handle, data, offset);
+                    return;
+                }
+                long bs = header.BlockSize;
+                int done = 0;
+                while (done < data.Length)
+                {
+                    long pos = offset + done;
+                    uint block = (uint)(pos / bs);
+                    int inBlock = (int)(pos % bs);
+                    int n = (int)Math.Min(data.Length - done, bs - inBlock);
+                    WriteBlock(block, inBlock, data.Slice(done, n));
+                    done += n;
+                }
+            }
+            catch (IOException e)
+            {
+                throw new BlockDeviceException($"write of {data.Length} bytes at {offset} to '{path}' failed: {e.Message}", e);
+            }
+        }
+    }
+
+    void WriteBlock(uint block, int inBlock, ReadOnlySpan<byte> src)
+    {
+        int first = inBlock / Sector, count = src.Length / Sector;
+        if (bat[block] == Unallocated)
+        {
+            if (!src.ContainsAnyExcept((byte)0)) return; // zeros already read back as zeros
+            AllocateBlock(block, first, src);
+            return;
+        }
+        long start = BlockStart(block);
+        var bm = Bitmap(block, start);
+        RandomAccess.Write(handle, src, start + bitmapSize + (long)inBlock);
+        bool changed = false;
+        for (int s = first; s < first + count; s++)
+        {
+            if (Bit(bm, s)) continue;
+            bm[s >> 3] |= (byte)(0x80 >> (s & 7));
+            changed = true;
+        }
+        if (changed) RandomAccess.Write(handle, bm, start); // data first, then the bits that expose it
+    }
+
+    void AllocateBlock(uint block, int firstSector, ReadOnlySpan<byte> src)
+    {
+        long start = nextFree;
+        long blockEnd = start + bitmapSize + header!.BlockSize;
+        // Anything beyond the old footer (an unreferenced block left by a crash) is discarded so that the new
+        // block's unwritten sectors read as zeros.
+        if (RandomAccess.GetLength(handle) > start + VhdFooter.Size) RandomAccess.SetLength(handle, start);
+
+        var bm = new byte[bitmapSize];
+        for (int s = firstSector; s < firstSector + src.Length / Sector; s++) bm[s >> 3] |= (byte)(0x80 >> (s & 7));
+        RandomAccess.Write(handle, bm, start);                                     // 1. bitmap (over the old footer)
+        RandomAccess.Write(handle, src, start + bitmapSize + (long)firstSector * Sector); // 2. data
+        RandomAccess.Write(handle, footerBytes, blockEnd);                         // 3. footer at the new end
+        RandomAccess.FlushToDisk(handle);                                          //    barrier
+        var entry = new byte[4];
+        BinaryPrimitives.WriteUInt32BigEndian(entry, (uint)(start / Sector));
+        RandomAccess.Write(handle, entry, (long)header.TableOffset + (long)block * 4); // 4. BAT entry
+        bat[block] = (uint)(start / Sector);
+        bitmaps[block] = bm;
+        nextFree = blockEnd;
+    }
+
+    /// <inheritdoc/>
+    public override void Flush()
+    {
+        if (readOnly) return;
+        lock (gate)
+        {
+            if (disposed) return;
+            try
+            {
+                RandomAccess.FlushToDisk(handle);
+            }
+            catch (IOException e)
+            {
+                throw new BlockDeviceException($"flush of '{path}' failed: {e.Message}", e);
+            }
+        }
+    }
+
+    // ---------------------------------------------------------------- check
+
+    /// <summary>
+    /// Dynamic disks: every BAT entry must lie after the metadata, inside the file before the trailing footer, and
+    /// not overlap another block (each violation is a corruption); the file must end with the footer (corruption);
+    /// file space between blocks that no entry references is a leak. Fixed disks were fully validated by Open.
+    /// </summary>
+    public override ImageCheckResult Check()
+    {
+        lock (gate)
+        {
+            ObjectDisposedException.ThrowIf(disposed, this);
+            var messages = new List<string>();
+            if (header is null) return new ImageCheckResult(0, 0, messages);
+            int corruptions = 0, leaks = 0;
+            long fileLength = RandomAccess.GetLength(handle);
+            long blockBytes = bitmapSize + (long)header.BlockSize;
+            long dataEnd = fileLength - VhdFooter.Size;
+
+            var tail = new byte[VhdFooter.Size];
+            if (fileLength >= VhdFooter.Size) ReadExactly(handle, tail, fileLength - VhdFooter.Size);
+            if (!tail.AsSpan().SequenceEqual(footerBytes))
+            {
+                corruptions++;
+                messages.Add("the file does not end with the footer");
+                dataEnd = fileLength;
+            }
+
+            var blocks = new List<(long Start, uint Index)>();
+            for (uint i = 0; i < bat.Length; i++)
+            {
+                uint e = bat[i];
+                if (e == Unallocated) continue;
+                long start = (long)e * Sector;
+                if (start < metadataEnd)
+                {
+                    corruptions++;
+                    messages.Add($"BAT entry {i}: block at 0x{start:X} overlaps the footer copy, dynamic header or BAT");
+                }
+                else if (start + blockBytes > dataEnd)
+                {
+                    corruptions++;
+                    messages.Add($"BAT entry {i}: block at 0x{start:X} extends past the data area (ends at 0x{dataEnd:X})");
+                }
+                else blocks.Add((start, i));
+            }
+            blocks.Sort();
+            long cursor = metadataEnd;
+            for (int k = 0; k < blocks.Count; k++)
+            {
+                var (start, index) = blocks[k];
+                if (start < cursor && k > 0)
+                {
+                    corruptions++;
+                    messages.Add($"BAT entry {index}: block at 0x{start:X} overlaps block {blocks[k - 1].Index}");
+                }
+                else if (start > cursor)
+                {
+                    leaks++;
+                    messages.Add($"leak: 0x{start - cursor:X} unreferenced bytes at 0x{cursor:X}");
+                }
+                cursor = Math.Max(cursor, start + blockBytes);
+            }
+            long alignedCursor = (cursor + Sector - 1) / Sector * Sector;
+            if (dataEnd > alignedCursor)
+            {
+                leaks++;
+                messages.Add($"leak: 0x{dataEnd - alignedCursor:X} unreferenced bytes at 0x{alignedCursor:X}");
+            }
+            return new ImageCheckResult(corruptions, leaks, messages);
+        }
+    }
+
+    /// <inheritdoc/>
+    public override void Dispose()
+    {
+        lock (gate)
+        {
+            if (disposed) return;
+            disposed = true;
+            handle.Dispose();
+        }
+    }
+}
