@@ -183,6 +183,42 @@ public class SeaBiosBootTests
         Assert.EndsWith(Message, text);
     }
 
+    [Fact]
+    public void SeaBiosBootsAQcow2DiskMadeByQemuImg()
+    {
+        string dir = Directory.CreateTempSubdirectory("jitvm-qcow2-boot").FullName;
+        try
+        {
+            string raw = System.IO.Path.Combine(dir, "disk.raw"), qcow2 = System.IO.Path.Combine(dir, "disk.qcow2");
+            File.WriteAllBytes(raw, DiskImage(16 * 63 * 20 * 512));
+            var p = System.Diagnostics.Process.Start(new System.Diagnostics.ProcessStartInfo("qemu-img", ["convert", "-f", "raw", "-O", "qcow2", raw, qcow2])
+                { RedirectStandardError = true })!;
+            Assert.True(p.WaitForExit(60_000) && p.ExitCode == 0, "qemu-img convert failed (is qemu-utils installed? tools/setup-deps.sh installs it)");
+            Assert.Equal("qcow2", JitVm.Storage.DiskImages.DetectFormat(qcow2));
+            var log = new StringBuilder();
+            using var disk = JitVm.Storage.DiskImages.Open(qcow2);
+            var m = new Machine(new MachineConfig
+            {
+                Rom = File.ReadAllBytes(BiosPath),
+                VgaBios = File.ReadAllBytes(VgaBiosPath),
+                MemoryBytes = 32 << 20,
+                HardDisks = [disk],
+                BootOrder = "c",
+                DebugConsole = b => log.Append((char)b),
+                MaxInstructions = 200_000_000,
+                ExitOnHalt = false,
+            });
+            var r = m.Run();
+            Assert.True(r.Reason == ExitReason.DebugExit, $"{r.Summary}\n{log}");
+            Assert.Contains("Booting from Hard Disk...", log.ToString());
+            Assert.EndsWith(Message, log.ToString());
+        }
+        finally
+        {
+            Directory.Delete(dir, recursive: true);
+        }
+    }
+
     static (RunResult Result, string Log, string Serial) Boot(bool floppy, Func<Processor, IExecutionEngine>? engine, string name)
     {
         var log = new StringBuilder();

@@ -1,5 +1,6 @@
 using JitVm.Core;
 using JitVm.Core.Storage;
+using JitVm.Storage;
 using System.CommandLine;
 using System.Text;
 using JitVm.Cpu;
@@ -38,9 +39,9 @@ internal static class RunCommand
         };
         clock.AcceptOnlyFromAmong("realtime", "deterministic");
         var disks = new[] { "hda", "hdb", "hdc", "hdd" }
-            .Select(n => new Option<FileInfo?>("--" + n) { Description = $"Raw disk image as IDE {(n[2] < 'c' ? "primary" : "secondary")} {(n[2] is 'a' or 'c' ? "master" : "slave")}" }).ToArray();
+            .Select(n => new Option<FileInfo?>("--" + n) { Description = $"Disk image (raw, qcow2 or VHD) as IDE {(n[2] < 'c' ? "primary" : "secondary")} {(n[2] is 'a' or 'c' ? "master" : "slave")}" }).ToArray();
         var floppies = new[] { "fda", "fdb" }
-            .Select(n => new Option<FileInfo?>("--" + n) { Description = $"Floppy image (720K, 1.2M, 1.44M or 2.88M) in drive {(n == "fda" ? "A:" : "B:")}" }).ToArray();
+            .Select(n => new Option<FileInfo?>("--" + n) { Description = $"Floppy image (720K, 1.2M, 1.44M or 2.88M; raw, qcow2 or VHD) in drive {(n == "fda" ? "A:" : "B:")}" }).ToArray();
         var cdrom = new Option<FileInfo?>("--cdrom") { Description = "CD-ROM image (ISO, 2048-byte sectors) in an ATAPI drive on the secondary master (boot it with --boot d)" };
         var vgaBios = new Option<FileInfo?>("--vga-bios") { Description = "VGA BIOS image for the firmware to run (e.g. /usr/share/seabios/vgabios-isavga.bin)" };
         var display = new Option<string>("--display") { Description = "none, or text: draw the VGA text screen in the terminal and send keys to the PS/2 keyboard", DefaultValueFactory = _ => "none" };
@@ -96,14 +97,14 @@ internal static class RunCommand
                 return 2;
             }
 
-            var opened = new List<RawFileBlockDevice>();
+            var opened = new List<DiskImage>();
             IBlockDevice?[] OpenAll(Option<FileInfo?>[] options)
             {
                 var list = new IBlockDevice?[options.Length];
                 for (int i = 0; i < options.Length; i++)
                     if (r.GetValue(options[i]) is { } f)
                     {
-                        var d = RawFileBlockDevice.Open(f.FullName);
+                        var d = DiskImages.Open(f.FullName);
                         opened.Add(d);
                         list[i] = d;
                     }
@@ -119,7 +120,7 @@ internal static class RunCommand
                 cdImage = OpenAll([cdrom])[0];
                 if (r.GetValue(vgaBios) is { } vf) vgaImage = File.ReadAllBytes(vf.FullName);
             }
-            catch (Exception e) when (e is BlockDeviceException or IOException or UnauthorizedAccessException)
+            catch (Exception e) when (e is ImageFormatException or BlockDeviceException or IOException or UnauthorizedAccessException)
             {
                 Console.Error.WriteLine($"error: {e.Message}");
                 foreach (var d in opened) d.Dispose();
