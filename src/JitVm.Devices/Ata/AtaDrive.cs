@@ -249,10 +249,7 @@ public sealed class AtaDrive : IdeDevice
             IoFailure(e, nextLba);
             return;
         }
-        SetAddress(nextLba + n - 1);
-        nextLba += n;
-        remaining -= n;
-        SetCount(remaining);
+        Advance(n);
         if (remaining > 0) StartWriteBlock();
         else Complete();
     }
@@ -376,6 +373,15 @@ public sealed class AtaDrive : IdeDevice
         return true;
     }
 
+    /// <summary>A block of <paramref name="n"/> sectors was transferred: the registers show its last sector and the count left.</summary>
+    void Advance(int n)
+    {
+        SetAddress(nextLba + n - 1);
+        nextLba += n;
+        remaining -= n;
+        SetCount(remaining);
+    }
+
     void StartRead(Addressing mode, bool multipleMode)
     {
         if (BeginTransfer(mode, multipleMode, Transfer.ReadSectors)) LoadReadBlock();
@@ -413,10 +419,7 @@ public sealed class AtaDrive : IdeDevice
             IoFailure(e, nextLba);
             return;
         }
-        SetAddress(nextLba + n - 1);
-        nextLba += n;
-        remaining -= n;
-        SetCount(remaining);
+        Advance(n);
         bufPos = 0;
         bufLen = n * SectorSize;
         status = StatusDrdy | StatusDsc | StatusDrq;
