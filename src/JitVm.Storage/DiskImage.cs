@@ -30,10 +30,27 @@ public abstract class DiskImage : IBlockDevice, IDisposable
     public abstract void Write(long offset, ReadOnlySpan<byte> data);
     public abstract void Flush();
 
+    /// <summary>
+    /// Changes the disk size the guest sees to <paramref name="newLength"/> bytes (a positive multiple of 512). Growing
+    /// keeps every byte before the old end and makes the new area read as zeros. Shrinking is format-specific (raw:
+    /// the data past the new end is discarded; qcow2: only when nothing is allocated there; VHD: refused).
+    /// </summary>
+    /// <exception cref="ArgumentOutOfRangeException"><paramref name="newLength"/> is not a positive multiple of 512.</exception>
+    /// <exception cref="InvalidOperationException">The image is read-only, or the format cannot take this size (the message says why).</exception>
+    /// <exception cref="BlockDeviceException">A host I/O error.</exception>
+    public abstract void Resize(long newLength);
+
     /// <summary>Checks the image's metadata for consistency (as <c>qemu-img check</c>): leaks and corruptions found.</summary>
     public abstract ImageCheckResult Check();
 
     public abstract void Dispose();
+
+    /// <summary>Validates the argument of <see cref="Resize"/>.</summary>
+    protected static void CheckNewLength(long newLength)
+    {
+        if (newLength <= 0 || newLength % 512 != 0)
+            throw new ArgumentOutOfRangeException(nameof(newLength), newLength, "the new size must be a positive multiple of 512 bytes");
+    }
 }
 
 /// <summary>What a consistency check found.</summary>

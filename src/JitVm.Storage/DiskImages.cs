@@ -17,6 +17,62 @@ public static class DiskImages
         _ => RawImage.Open(path, readOnly),
     };
 
+    /// <summary>
+    /// Creates a new image (failing if the file exists) and returns it opened read-write, as <c>qemu-img create</c>.
+    /// <paramref name="format"/>: "raw", "qcow2", or "vpc" (alias "vhd") with <paramref name="subformat"/> "dynamic"
+    /// (the default) or "fixed". <paramref name="size"/> is a positive multiple of 512; for qcow2 with a
+    /// <paramref name="backingFile"/> it may be 0 to take the backing image's size. <paramref name="backingFile"/>
+    /// (qcow2 only) is stored as given and resolved against the new image's directory. <paramref name="clusterSize"/>
+    /// is the qcow2 cluster size (512..2 MiB, a power of two; default 64 KiB) or the dynamic VHD block size (a power of
+    /// two of at least 4096; default 2 MiB); <paramref name="version"/> is the qcow2 version (2 = compat 0.10, 3 = compat 1.1).
+    /// </summary>
+    /// <exception cref="ArgumentException">An unknown format or subformat, an option the format does not take, a bad size.</exception>
+    public static DiskImage Create(string format, string path, long size, string? backingFile = null, string? subformat = null,
+        int clusterSize = 0, int version = 3)
+    {
+        switch (format)
+        {
+            case "raw":
+                if (backingFile != null) throw new ArgumentException("the raw format has no backing file", nameof(backingFile));
+                if (subformat != null) throw new ArgumentException("the raw format has no subformat", nameof(subformat));
+                if (clusterSize != 0) throw new ArgumentException("the raw format has no cluster size", nameof(clusterSize));
+                return RawImage.Create(path, size);
+            case "qcow2":
+            {
+                if (subformat != null) throw new ArgumentException("the qcow2 format has no subformat", nameof(subformat));
+                int bits = 16;
+                if (clusterSize != 0)
+                {
+                    if (clusterSize is < 512 or > 2 * 1024 * 1024 || (clusterSize & (clusterSize - 1)) != 0)
+                        throw new ArgumentOutOfRangeException(nameof(clusterSize), clusterSize, "the qcow2 cluster size must be a power of two from 512 bytes to 2 MiB");
+                    bits = System.Numerics.BitOperations.Log2((uint)clusterSize);
+                }
+                if (size == 0 && backingFile != null)
+                {
+                    string dir = System.IO.Path.GetDirectoryName(System.IO.Path.GetFullPath(path)) ?? ".";
+                    string resolved = System.IO.Path.IsPathRooted(backingFile) ? backingFile : System.IO.Path.Combine(dir, backingFile);
+                    using var b = Open(resolved, readOnly: true);
+                    size = b.Length;
+                }
+                return Qcow2Image.Create(path, size, bits, backingFile, version);
+            }
+            case "vpc" or "vhd":
+            {
+                if (backingFile != null) throw new ArgumentException("VHD differencing disks cannot be created", nameof(backingFile));
+                bool fixedSize = subformat switch
+                {
+                    null or "dynamic" => false,
+                    "fixed" => true,
+                    _ => throw new ArgumentException($"VHD subformat '{subformat}' is not 'dynamic' or 'fixed'", nameof(subformat)),
+                };
+                if (fixedSize && clusterSize != 0) throw new ArgumentException("a fixed VHD has no block size", nameof(clusterSize));
+                return VhdImage.Create(path, size, fixedSize, clusterSize == 0 ? VhdImage.DefaultBlockSize : clusterSize);
+            }
+            default:
+                throw new ArgumentException($"image format '{format}' is not supported (raw, qcow2, vpc)", nameof(format));
+        }
+    }
+
     /// <summary>The format name of the image at <paramref name="path"/>: "qcow2", "vpc" or "raw".</summary>
     public static string DetectFormat(string path)
     {

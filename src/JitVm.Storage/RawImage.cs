@@ -11,7 +11,7 @@ namespace JitVm.Storage;
 public sealed class RawImage : DiskImage
 {
     readonly SafeFileHandle handle;
-    readonly long length;
+    long length;
     readonly bool readOnly;
     readonly string path;
     bool disposed;
@@ -142,6 +142,27 @@ public sealed class RawImage : DiskImage
         catch (Exception e) when (e is IOException or UnauthorizedAccessException or ObjectDisposedException)
         {
             throw new BlockDeviceException($"flush of '{path}' failed: {e.Message}", e);
+        }
+    }
+
+    /// <summary>
+    /// Sets the file length to <paramref name="newLength"/>: growing adds a hole (zeros, nothing allocated), shrinking
+    /// discards the data past the new end (as <c>qemu-img resize --shrink</c>).
+    /// </summary>
+    public override void Resize(long newLength)
+    {
+        CheckNewLength(newLength);
+        if (readOnly) throw new InvalidOperationException($"cannot resize '{path}': it is opened read-only");
+        try
+        {
+            // A trailing partial sector was never visible: cut it first so that it cannot reappear as data.
+            if (RandomAccess.GetLength(handle) != length) RandomAccess.SetLength(handle, length);
+            RandomAccess.SetLength(handle, newLength);
+            length = newLength;
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException or ObjectDisposedException)
+        {
+            throw new BlockDeviceException($"resize of '{path}' to {newLength} bytes failed: {e.Message}", e);
         }
     }
 

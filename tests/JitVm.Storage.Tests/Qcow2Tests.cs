@@ -433,19 +433,34 @@ public sealed class Qcow2Tests : IDisposable
         Assert.Equal(2, Run(QemuImg, "check", "-f", "qcow2", path).Exit); // qemu: corruptions
     }
 
-    [Fact]
-    public void RefcountTableFull_WriteFailsWithBlockDeviceException()
+    [Theory]
+    [InlineData("1.1")]
+    [InlineData("0.10")]
+    public void RefcountTableFull_GrowsIt_QemuChecksCleanAndComparesEqual(string compat)
     {
-        // qemu sizes the table of a 512-byte-cluster image to one cluster: 64 refcount blocks × 256 clusters = 8 MiB.
-        string path = P("full.qcow2");
-        Qemu(QemuImg, "create", "-q", "-f", "qcow2", "-o", "cluster_size=512", path, "16M");
-        using var img = Qcow2Image.Open(path, false);
-        var d = new byte[65536];
-        var ex = Assert.Throws<BlockDeviceException>(() =>
+        // qemu sizes the table of a 512-byte-cluster image to one cluster: 64 refcount blocks x 256 clusters = 8 MiB of
+        // file. Filling the 16 MiB disk in scattered order needs about 17 MiB: the table must grow (twice).
+        const int size = 16 * 1024 * 1024, chunk = 4096;
+        string path = P("grow.qcow2");
+        Qemu(QemuImg, "create", "-q", "-f", "qcow2", "-o", $"compat={compat},cluster_size=512", path, size.ToString());
+        long tableBefore = (long)BinaryPrimitives.ReadUInt64BigEndian(File.ReadAllBytes(path).AsSpan(48));
+        var expected = new byte[size];
+        new Random(11).NextBytes(expected);
+        var order = Enumerable.Range(0, size / chunk).ToArray();
+        new Random(12).Shuffle(order);
+        using (var img = Qcow2Image.Open(path, readOnly: false))
         {
-            for (long off = 0; off < img.Length; off += d.Length) img.Write(off, d);
-        });
-        Assert.Contains("refcount table is full", ex.Message);
+            foreach (int c in order) img.Write((long)c * chunk, expected.AsSpan(c * chunk, chunk));
+            AssertSameBytes(expected, ReadAll(img), "read back");
+            var r = img.Check();
+            Assert.True(r.IsClean, string.Join("\n", r.Messages));
+        }
+        var header = File.ReadAllBytes(path);
+        Assert.NotEqual(tableBefore, (long)BinaryPrimitives.ReadUInt64BigEndian(header.AsSpan(48)));
+        Assert.True(BinaryPrimitives.ReadUInt32BigEndian(header.AsSpan(56)) >= 4, "refcount_table_clusters grew to cover the file");
+        AssertQemuCheckClean(path);
+        File.WriteAllBytes(P("expected.raw"), expected);
+        Qemu(QemuImg, "compare", "-f", "qcow2", "-F", "raw", path, P("expected.raw"));
     }
 
     [Fact]

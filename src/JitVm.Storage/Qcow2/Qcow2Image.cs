@@ -11,10 +11,10 @@ namespace JitVm.Storage;
 /// guest clusters to host clusters; unallocated clusters read from the backing image (or as zeros); 16-bit refcounts
 /// track host cluster use. Writes allocate clusters at the end of the file, copying the rest of a partially written
 /// cluster from its previous contents, and update metadata in the order data → refcount → L2 → L1 so an interrupted
-/// update can only leak clusters. Limits: the refcount table is never grown (<see cref="Create"/> sizes it for the
-/// whole disk; writing to an image whose table is full fails with <see cref="BlockDeviceException"/>); internal
-/// snapshots, encryption, external data files, non-zlib compression and extended L2 entries are refused; only
-/// refcount_order 4 is supported. Accesses are serialised by a lock.
+/// update can only leak clusters. A full refcount table is replaced by a larger one and a grown disk may move the L1
+/// table, both by writing the new table, switching the header to it and then freeing the old one. Limits: internal
+/// snapshots (read-only), encryption, external data files, non-zlib compression and extended L2 entries are refused;
+/// only refcount_order 4 is supported. Accesses are serialised by a lock.
 /// </summary>
 public sealed class Qcow2Image : DiskImage
 {
@@ -22,6 +22,7 @@ public sealed class Qcow2Image : DiskImage
     /// <summary>Longest backing chain opened (this image plus backing images).</summary>
     public const int MaxBackingDepth = 16;
     const long MaxL1Bytes = 32L << 20;        // as qemu's QCOW_MAX_L1_SIZE
+    const long MaxSize = 1L << 55;            // largest size field accepted
     const long MaxRefTableBytes = 8L << 20;   // as qemu's QCOW_MAX_REFTABLE_SIZE
     const int MaxSnapshots = 65536;
     const int MaxBackingNameLength = 1023;
@@ -46,7 +47,7 @@ public sealed class Qcow2Image : DiskImage
     readonly Dictionary<long, ulong[]> l2Cache = [];
     int l2CacheLimit;
     ulong inflatedEntry;
-    byte[]? inflated;
+    byte[]? inflated, zeroCluster, cowBuffer;
     bool disposed;
 
     Qcow2Image(SafeFileHandle file, string path, bool readOnly)
@@ -233,7 +234,7 @@ public sealed class Qcow2Image : DiskImage
         }
 
         ulong sz = U64(24);
-        if (sz > (1UL << 55)) throw Bad($"size: {sz} is too large");
+        if (sz > (ulong)MaxSize) throw Bad($"size: {sz} is too large");
         size = (long)sz;
         if (U32(32) != 0) throw Bad($"crypt_method: {U32(32)} (encrypted images are not supported)");
 
@@ -499,38 +500,48 @@ public sealed class Qcow2Image : DiskImage
 
     // ---- allocation and refcounts ----
 
+    /// <summary>The refcount block of refcount-table entry <paramref name="ti"/> (0: none), validated.</summary>
+    long RefcountBlock(long ti)
+    {
+        long rb = (long)(refTable[ti] & OffsetMask);
+        if (rb != 0 && ((rb & (clusterSize - 1)) != 0 || rb > fileEnd - clusterSize))
+            throw new InvalidDataException($"refcount table entry {ti}: refcount block offset 0x{rb:x} is unaligned or outside the file");
+        return rb;
+    }
+
     int GetRefcount(long host)
     {
         long ci = host >> clusterBits;
         long ti = ci / rbEntries;
         if (ti >= refTable.Length) return 0;
-        long rb = (long)(refTable[ti] & OffsetMask);
+        long rb = RefcountBlock(ti);
         if (rb == 0) return 0;
         Span<byte> b = stackalloc byte[2];
         ReadHost(rb + ci % rbEntries * 2, b);
         return BinaryPrimitives.ReadUInt16BigEndian(b);
     }
 
+    /// <summary>
+    /// Adds <paramref name="delta"/> to the refcount of the cluster at <paramref name="host"/>. A missing refcount
+    /// block is allocated first (its own refcount is recorded before the table entry that makes it reachable), and a
+    /// full refcount table is grown (<see cref="GrowRefcountTable"/>).
+    /// </summary>
     void AdjustRefcount(long host, int delta, int depth = 0)
     {
+        if (depth > 8) throw new InvalidDataException($"refcount block allocation for cluster 0x{host:x} does not terminate");
         long ci = host >> clusterBits;
         long ti = ci / rbEntries;
-        if (ti >= refTable.Length || depth > 4)
-            throw new BlockDeviceException($"'{path}': the refcount table is full (covers {refTable.Length * rbEntries * clusterSize} host bytes); growing it is not supported");
-        long rb = (long)(refTable[ti] & OffsetMask);
+        if (ti >= refTable.Length)
+        {
+            if (delta < 0) throw new InvalidDataException($"cluster 0x{host:x} is not covered by the refcount table");
+            GrowRefcountTable();
+            if (ti >= refTable.Length) throw new InvalidDataException($"cluster 0x{host:x} is still not covered after growing the refcount table");
+        }
+        long rb = RefcountBlock(ti);
         if (rb == 0)
         {
             if (delta < 0) throw new InvalidDataException($"refcount of cluster 0x{host:x} would drop below zero");
-            rb = fileEnd;
-            fileEnd += clusterSize;
-            var block = new byte[clusterSize];
-            long rbCi = rb >> clusterBits;
-            bool selfCovering = rbCi / rbEntries == ti;
-            if (selfCovering) BinaryPrimitives.WriteUInt16BigEndian(block.AsSpan((int)(rbCi % rbEntries * 2)), 1);
-            RandomAccess.Write(file, block, rb);
-            refTable[ti] = (ulong)rb;
-            WriteU64(refTableOffset + ti * 8, (ulong)rb);
-            if (!selfCovering) AdjustRefcount(rb, 1, depth + 1);
+            rb = AllocateRefcountBlock(ti, depth);
         }
         Span<byte> b = stackalloc byte[2];
         long pos = rb + ci % rbEntries * 2;
@@ -541,6 +552,92 @@ public sealed class Qcow2Image : DiskImage
         RandomAccess.Write(file, b, pos);
     }
 
+    /// <summary>
+    /// Allocates the refcount block for table entry <paramref name="ti"/>: the block's own refcount goes into the block
+    /// itself when it covers itself, else into its covering block first; the block is written; only then does the
+    /// table entry point at it. A crash at any point leaves at most a leaked cluster.
+    /// </summary>
+    long AllocateRefcountBlock(long ti, int depth)
+    {
+        long rb = ReserveClusters(1);
+        var block = new byte[clusterSize];
+        long rbCi = rb >> clusterBits;
+        if (rbCi / rbEntries == ti) BinaryPrimitives.WriteUInt16BigEndian(block.AsSpan((int)(rbCi % rbEntries * 2)), 1);
+        else AdjustRefcount(rb, 1, depth + 1);
+        RandomAccess.Write(file, block, rb);
+        Barrier();
+        WriteU64(refTableOffset + ti * 8, (ulong)rb);
+        refTable[ti] = (ulong)rb;
+        return rb;
+    }
+
+    /// <summary>
+    /// Replaces a full refcount table by one about twice as large, placed at the end of the file together with the
+    /// refcount blocks that cover it (and everything up to it not yet covered), in a crash-safe order: new blocks and
+    /// table are written and synced, then the header is switched to the new table (one write of 12 bytes within a
+    /// sector), synced, and only then are the old table's clusters freed. A crash before the switch leaves unreferenced
+    /// clusters past the old table's reach; after it, at most the old table leaks.
+    /// </summary>
+    void GrowRefcountTable()
+    {
+        long oldLen = refTable.Length;
+        long coveredBytes = oldLen * rbEntries * clusterSize;
+        long start = Math.Max(fileEnd, coveredBytes);
+        long startCluster = start >> clusterBits;
+        long entriesPerCluster = clusterSize / 8;
+        long newLen = Math.Max(oldLen * 2, entriesPerCluster);
+        long tableClusters, blocks = 0;
+        for (int guard = 0; ; guard++)
+        {
+            if (guard > 64) throw new InvalidDataException("refcount table growth does not converge");
+            tableClusters = (newLen + entriesPerCluster - 1) / entriesPerCluster;
+            long lastIndex = (startCluster + blocks + tableClusters - 1) / rbEntries;
+            long needBlocks = lastIndex - oldLen + 1;
+            if (needBlocks > blocks)
+            {
+                blocks = needBlocks;
+                continue;
+            }
+            if (oldLen + blocks <= newLen) break;
+            newLen = Math.Max(newLen * 2, oldLen + blocks);
+        }
+        newLen = tableClusters * entriesPerCluster; // use the whole last cluster
+        if (tableClusters * clusterSize > MaxRefTableBytes)
+            throw new InvalidDataException($"the refcount table would exceed {MaxRefTableBytes} bytes (the image file is too large for its cluster size)");
+
+        long tableOffset = start + blocks * clusterSize;
+        long areaEnd = startCluster + blocks + tableClusters; // first cluster after the new area
+        var block = new byte[clusterSize];
+        var newTable = new ulong[newLen];
+        Array.Copy(refTable, newTable, oldLen);
+        for (long k = 0; k < blocks; k++)
+        {
+            block.AsSpan().Clear();
+            long first = (oldLen + k) * rbEntries;
+            for (long c = Math.Max(first, startCluster); c < Math.Min(first + rbEntries, areaEnd); c++)
+                BinaryPrimitives.WriteUInt16BigEndian(block.AsSpan((int)((c - first) * 2)), 1);
+            long at = start + k * clusterSize;
+            RandomAccess.Write(file, block, at);
+            newTable[oldLen + k] = (ulong)at;
+        }
+        var tableBytes = new byte[tableClusters * clusterSize];
+        for (long i = 0; i < newLen; i++) BinaryPrimitives.WriteUInt64BigEndian(tableBytes.AsSpan((int)(i * 8)), newTable[i]);
+        RandomAccess.Write(file, tableBytes, tableOffset);
+        RandomAccess.FlushToDisk(file);
+
+        Span<byte> hdr = stackalloc byte[12];
+        BinaryPrimitives.WriteUInt64BigEndian(hdr, (ulong)tableOffset);
+        BinaryPrimitives.WriteUInt32BigEndian(hdr[8..], (uint)tableClusters);
+        RandomAccess.Write(file, hdr, 48);
+        RandomAccess.FlushToDisk(file);
+
+        long oldOffset = refTableOffset, oldClusters = oldLen * 8 / clusterSize;
+        refTable = newTable;
+        refTableOffset = tableOffset;
+        fileEnd = areaEnd << clusterBits;
+        for (long i = 0; i < oldClusters; i++) AdjustRefcount(oldOffset + i * clusterSize, -1);
+    }
+
     void WriteU64(long pos, ulong value)
     {
         Span<byte> b = stackalloc byte[8];
@@ -548,13 +645,29 @@ public sealed class Qcow2Image : DiskImage
         RandomAccess.Write(file, b, pos);
     }
 
+    /// <summary>
+    /// Reserves <paramref name="count"/> contiguous clusters at the end of the file, past any cluster there that still
+    /// has a refcount (e.g. preallocated metadata). Nothing is written; the caller writes them and counts them.
+    /// </summary>
+    long ReserveClusters(long count)
+    {
+        for (int guard = 0; guard < 1 << 16; guard++)
+        {
+            long busy = -1;
+            for (long i = 0; i < count && busy < 0; i++)
+                if (GetRefcount(fileEnd + i * clusterSize) != 0) busy = i;
+            if (busy < 0) break;
+            fileEnd += (busy + 1) * clusterSize;
+        }
+        long off = fileEnd;
+        fileEnd += count * clusterSize;
+        return off;
+    }
+
     /// <summary>Writes <paramref name="content"/> (one cluster) at the end of the file, then counts a reference to it.</summary>
     long AllocateCluster(ReadOnlySpan<byte> content)
     {
-        // Skip any cluster past the end of the file that still has a refcount (e.g. preallocated metadata).
-        for (int guard = 0; guard < 1 << 16 && GetRefcount(fileEnd) != 0; guard++) fileEnd += clusterSize;
-        long off = fileEnd;
-        fileEnd += clusterSize;
+        long off = ReserveClusters(1);
         RandomAccess.Write(file, content, off);
         AdjustRefcount(off, 1);
         return off;
@@ -600,38 +713,54 @@ public sealed class Qcow2Image : DiskImage
         }
     }
 
+    /// <summary>
+    /// The L2 table of L1 entry <paramref name="l1i"/> for an update: the existing one, or a new empty table that is
+    /// allocated and counted but not yet linked (the caller links it with <see cref="LinkL2"/> after writing its entry).
+    /// </summary>
+    ulong[] L2ForWrite(long l1i, out long l2Off, out bool isNew)
+    {
+        l2Off = (long)(l1[l1i] & OffsetMask);
+        isNew = l2Off == 0;
+        if (!isNew) return LoadL2(l2Off);
+        l2Off = AllocateCluster(ZeroCluster());
+        var table = new ulong[l2Entries];
+        if (l2Cache.Count >= l2CacheLimit) l2Cache.Clear();
+        l2Cache[l2Off] = table;
+        return table;
+    }
+
+    void LinkL2(long l1i, long l2Off)
+    {
+        Barrier(); // the L2 table and its entry reach the disk before the L1 entry points at them
+        WriteU64(l1Offset + l1i * 8, (ulong)l2Off | CopiedFlag);
+        l1[l1i] = (ulong)l2Off | CopiedFlag;
+    }
+
+    byte[] ZeroCluster() => zeroCluster ??= new byte[clusterSize];
+
     void WriteCluster(long offset, ReadOnlySpan<byte> src)
     {
         long gc = offset >> clusterBits;
         int inCluster = (int)(offset & (clusterSize - 1));
         long l1i = gc / l2Entries;
         int l2i = (int)(gc % l2Entries);
-        long l2Off = (long)(l1[l1i] & OffsetMask);
-        bool newL2 = false;
-        ulong[] table;
-        if (l2Off == 0)
-        {
-            l2Off = AllocateCluster(new byte[clusterSize]);
-            table = new ulong[l2Entries];
-            if (l2Cache.Count >= l2CacheLimit) l2Cache.Clear();
-            l2Cache[l2Off] = table;
-            newL2 = true;
-        }
-        else table = LoadL2(l2Off);
+        var table = L2ForWrite(l1i, out long l2Off, out bool newL2);
 
         ulong e = table[l2i];
         bool compressed = (e & CompressedFlag) != 0;
         long host = compressed ? 0 : (long)(e & OffsetMask);
         bool zero = !compressed && version == 3 && (e & ZeroFlag) != 0;
+        var buf = cowBuffer ??= new byte[clusterSize];
         if (host != 0 && ((e & CopiedFlag) != 0 || GetRefcount(host) == 1))
         {
-            if ((host & (clusterSize - 1)) != 0) throw new InvalidDataException($"data cluster offset 0x{host:x} is unaligned");
+            if ((host & (clusterSize - 1)) != 0 || host > fileEnd - clusterSize)
+                throw new InvalidDataException($"L2 entry for guest cluster {gc}: data cluster offset 0x{host:x} is unaligned or outside the file");
             if (zero)
             {
                 // Preallocated zero cluster: write the whole cluster, then clear the zero flag.
-                var full = new byte[clusterSize];
-                src.CopyTo(full.AsSpan(inCluster));
-                RandomAccess.Write(file, full, host);
+                buf.AsSpan().Clear();
+                src.CopyTo(buf.AsSpan(inCluster));
+                RandomAccess.Write(file, buf, host);
                 SetL2(l2Off, table, l2i, (ulong)host | CopiedFlag);
             }
             else RandomAccess.Write(file, src, host + inCluster);
@@ -639,20 +768,27 @@ public sealed class Qcow2Image : DiskImage
         }
 
         // Copy-on-write into a new cluster: old contents (backing, zeros, compressed or shared data) plus the new bytes.
-        var buf = new byte[clusterSize];
         if (src.Length != clusterSize) ReadMapped(gc << clusterBits, e, buf);
         src.CopyTo(buf.AsSpan(inCluster));
         if (inflated != null && inflatedEntry == e) inflated = null;
         long newHost = AllocateCluster(buf);
         Barrier(); // data, new L2 table and refcounts reach the disk before anything points at them
         SetL2(l2Off, table, l2i, (ulong)newHost | CopiedFlag);
-        if (newL2)
-        {
-            Barrier();
-            WriteU64(l1Offset + l1i * 8, (ulong)l2Off | CopiedFlag);
-            l1[l1i] = (ulong)l2Off | CopiedFlag;
-        }
+        if (newL2) LinkL2(l1i, l2Off);
         if (compressed || host != 0) ReleaseMapping(e);
+    }
+
+    /// <summary>Version 3: makes guest cluster <paramref name="gc"/> read as zeros (zero flag) and frees what it mapped.</summary>
+    void SetZeroCluster(long gc)
+    {
+        long l1i = gc / l2Entries;
+        int l2i = (int)(gc % l2Entries);
+        var table = L2ForWrite(l1i, out long l2Off, out bool newL2);
+        ulong e = table[l2i];
+        SetL2(l2Off, table, l2i, ZeroFlag);
+        if (newL2) LinkL2(l1i, l2Off);
+        if (inflated != null && inflatedEntry == e) inflated = null;
+        if ((e & CompressedFlag) != 0 || (e & OffsetMask) != 0) ReleaseMapping(e);
     }
 
     void SetL2(long l2Off, ulong[] table, int index, ulong value)
@@ -673,6 +809,116 @@ public sealed class Qcow2Image : DiskImage
         }
     }
 
+    /// <summary>
+    /// Grows the disk: a larger L1 table, if needed, is written at the end of the file and counted, the header switched
+    /// to it (after a sync), and the old table freed; the area between the old and the new end is made to read as zeros
+    /// where it would not (a backing file reaching past the old end, data left in the old last cluster); then the size
+    /// field is updated. Shrinks only when no guest cluster wholly past the new end is allocated (else
+    /// <see cref="InvalidOperationException"/>): the size field alone changes.
+    /// </summary>
+    public override void Resize(long newLength)
+    {
+        CheckNewLength(newLength);
+        if (readOnly) throw new InvalidOperationException($"cannot resize '{path}': it is opened read-only");
+        lock (gate)
+        {
+            ThrowIfDisposed();
+            if (newLength == size) return;
+            try
+            {
+                if (newLength < size) Shrink(newLength);
+                else Grow(newLength);
+            }
+            catch (Exception e) when (e is IOException or InvalidDataException or UnauthorizedAccessException)
+            {
+                throw new BlockDeviceException($"resize of '{path}' to {newLength} bytes failed: {e.Message}", e);
+            }
+        }
+    }
+
+    void Grow(long newSize)
+    {
+        long perL2 = clusterSize * l2Entries;
+        long needL1 = (newSize + perL2 - 1) / perL2;
+        if (newSize > MaxSize || needL1 * 8 > MaxL1Bytes)
+            throw new InvalidOperationException($"cannot grow '{path}' to {newSize} bytes: too large for {clusterSize}-byte clusters (the L1 table is limited to {MaxL1Bytes} bytes)");
+        if (needL1 > l1.Length) RelocateL1(needL1);
+        ZeroArea(size, newSize);
+        WriteU64(24, (ulong)newSize);
+        size = newSize;
+    }
+
+    /// <summary>Writes a copy of the L1 table with <paramref name="entries"/> entries at the end of the file and switches to it.</summary>
+    void RelocateL1(long entries)
+    {
+        long clusters = (entries * 8 + clusterSize - 1) / clusterSize;
+        long off = ReserveClusters(clusters);
+        var bytes = new byte[clusters * clusterSize];
+        for (int i = 0; i < l1.Length; i++) BinaryPrimitives.WriteUInt64BigEndian(bytes.AsSpan(i * 8), l1[i]);
+        RandomAccess.Write(file, bytes, off);
+        for (long i = 0; i < clusters; i++) AdjustRefcount(off + i * clusterSize, 1);
+        RandomAccess.FlushToDisk(file);
+
+        Span<byte> hdr = stackalloc byte[12]; // l1_size and l1_table_offset, adjacent in the header
+        BinaryPrimitives.WriteUInt32BigEndian(hdr, (uint)entries);
+        BinaryPrimitives.WriteUInt64BigEndian(hdr[4..], (ulong)off);
+        RandomAccess.Write(file, hdr, 36);
+        RandomAccess.FlushToDisk(file);
+
+        long oldOffset = l1Offset, oldClusters = (l1.Length * 8L + clusterSize - 1) / clusterSize;
+        var newL1 = new ulong[entries];
+        l1.CopyTo(newL1, 0);
+        l1 = newL1;
+        l1Offset = off;
+        for (long i = 0; i < oldClusters && oldOffset != 0; i++) AdjustRefcount(oldOffset + i * clusterSize, -1);
+    }
+
+    /// <summary>Makes guest bytes [<paramref name="from"/>, <paramref name="to"/>) read as zeros where they would not already.</summary>
+    void ZeroArea(long from, long to)
+    {
+        long backingEnd = backing?.Length ?? 0;
+        long pos = from;
+        while (pos < to)
+        {
+            long gc = pos >> clusterBits;
+            long l1i = gc / l2Entries;
+            if (pos >= backingEnd && (l1i >= l1.Length || (l1[l1i] & OffsetMask) == 0))
+            {
+                pos = (l1i + 1) * l2Entries * clusterSize; // nothing mapped through this L1 entry, no backing data
+                continue;
+            }
+            long end = Math.Min(to, (gc + 1) << clusterBits);
+            ulong e = L2Entry(gc);
+            bool readsZero = e == 0
+                ? pos >= backingEnd
+                : version == 3 && (e & CompressedFlag) == 0 && (e & ZeroFlag) != 0;
+            if (!readsZero)
+            {
+                if (version == 3 && end - pos == clusterSize) SetZeroCluster(gc);
+                else WriteCluster(pos, ZeroCluster().AsSpan(0, (int)(end - pos)));
+            }
+            pos = end;
+        }
+    }
+
+    void Shrink(long newSize)
+    {
+        long firstGone = (newSize + clusterSize - 1) >> clusterBits; // first guest cluster wholly past the new end
+        for (long l1i = firstGone / l2Entries; l1i < l1.Length; l1i++)
+        {
+            var t = L2Table(l1i);
+            if (t == null) continue;
+            for (long j = Math.Max(0, firstGone - l1i * l2Entries); j < l2Entries; j++)
+            {
+                ulong e = t[j];
+                if ((e & CompressedFlag) != 0 || (e & OffsetMask) != 0)
+                    throw new InvalidOperationException($"cannot shrink '{path}' to {newSize} bytes: guest cluster {l1i * l2Entries + j} past the new end holds data (shrinking would discard it)");
+            }
+        }
+        WriteU64(24, (ulong)newSize);
+        size = newSize;
+    }
+
     /// <inheritdoc/>
     public override void Dispose()
     {
@@ -689,7 +935,7 @@ public sealed class Qcow2Image : DiskImage
 
     /// <summary>
     /// Creates a qcow2 image of <paramref name="size"/> bytes (a positive multiple of 512) and opens it read-write.
-    /// The layout is header, refcount table (sized for the whole disk plus metadata, so it never needs to grow),
+    /// The layout is header, refcount table (sized for the whole disk plus metadata, so it need not grow),
     /// refcount block(s), L1 table. <paramref name="backingFile"/> is stored as given (a relative name is resolved
     /// against the new image's directory); its format (qcow2 or raw) is probed and recorded in a header extension.
     /// Fails if the file exists.

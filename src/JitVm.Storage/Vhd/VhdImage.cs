@@ -31,8 +31,8 @@ public sealed class VhdImage : DiskImage
     readonly SafeFileHandle handle;
     readonly string path;
     readonly bool readOnly;
-    readonly VhdFooter footer;
-    readonly byte[] footerBytes;
+    VhdFooter footer;
+    byte[] footerBytes;
     readonly object gate = new();
 
     // Dynamic disks only.
@@ -463,6 +463,73 @@ public sealed class VhdImage : DiskImage
             {
                 throw new BlockDeviceException($"flush of '{path}' failed: {e.Message}", e);
             }
+        }
+    }
+
+    // ---------------------------------------------------------------- resize
+
+    /// <summary>
+    /// Grows the disk. Dynamic: within the block allocation table's <c>Max Table Entries</c> (else
+    /// <see cref="InvalidOperationException"/>); sectors of an allocated last block past the old end are zeroed, then
+    /// the footer's current size and geometry (chosen as <see cref="Create"/> does) are rewritten at the end of the
+    /// file and in the copy at offset 0. Fixed: the new footer is written at the new end, then the old one is zeroed.
+    /// Shrinking is refused.
+    /// </summary>
+    public override void Resize(long newLength)
+    {
+        CheckNewLength(newLength);
+        if (readOnly) throw new InvalidOperationException($"cannot resize '{path}': it is opened read-only");
+        lock (gate)
+        {
+            if (disposed) throw new BlockDeviceException($"'{path}' has been closed");
+            long oldLength = Length;
+            if (newLength == oldLength) return;
+            if (newLength < oldLength)
+                throw new InvalidOperationException($"cannot shrink the VHD '{path}' from {oldLength} to {newLength} bytes: shrinking is not supported");
+            if (newLength > MaxCreateSize)
+                throw new InvalidOperationException($"cannot grow the VHD '{path}' to {newLength} bytes: the format's limit is {MaxCreateSize} bytes");
+            if (header is not null && (newLength + header.BlockSize - 1) / header.BlockSize > header.MaxTableEntries)
+                throw new InvalidOperationException($"cannot grow the dynamic VHD '{path}' to {newLength} bytes: its block allocation table has " +
+                    $"{header.MaxTableEntries} entries of {header.BlockSize} bytes ({(long)header.MaxTableEntries * header.BlockSize} bytes); convert it to a new image instead");
+
+            var geometry = VhdGeometry.FromSectors(newLength / Sector);
+            if (geometry.TotalSectors * Sector != newLength) geometry = VhdGeometry.Max;
+            var fb = (byte[])footerBytes.Clone(); // keep reserved bytes as found
+            BinaryPrimitives.WriteUInt64BigEndian(fb.AsSpan(48), (ulong)newLength);
+            BinaryPrimitives.WriteUInt16BigEndian(fb.AsSpan(56), geometry.Cylinders);
+            fb[58] = geometry.Heads;
+            fb[59] = geometry.SectorsPerTrack;
+            BinaryPrimitives.WriteUInt32BigEndian(fb.AsSpan(64), VhdFooter.Checksum(fb, 64));
+            var newFooter = VhdFooter.Parse(fb, "resized");
+            try
+            {
+                if (header is null)
+                {
+                    RandomAccess.Write(handle, fb, newLength);                          // new footer at the new end
+                    RandomAccess.Write(handle, new byte[VhdFooter.Size], oldLength);    // the old one becomes zeros
+                }
+                else
+                {
+                    long bs = header.BlockSize;
+                    uint last = (uint)((oldLength - 1) / bs);
+                    long tailEnd = Math.Min(newLength, (last + 1L) * bs);
+                    if (bat[last] != Unallocated && tailEnd > oldLength)
+                    {
+                        // Sectors past the old end may hold stale data (qemu reads blocks without their bitmaps).
+                        var zeros = new byte[tailEnd - oldLength];
+                        WriteBlock(last, (int)(oldLength % bs), zeros);
+                    }
+                    RandomAccess.Write(handle, fb, nextFree); // the trailing footer, then the copy qemu reads first
+                    RandomAccess.Write(handle, fb, 0);
+                }
+                RandomAccess.FlushToDisk(handle);
+            }
+            catch (IOException e)
+            {
+                throw new BlockDeviceException($"resize of '{path}' to {newLength} bytes failed: {e.Message}", e);
+            }
+            footer = newFooter;
+            footerBytes = fb;
         }
     }
 
