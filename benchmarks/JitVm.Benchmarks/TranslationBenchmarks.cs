@@ -54,6 +54,7 @@ public class TranslationBenchmarks
             a.Label(ref skip);
             a.hlt();
         });
+        emptyTarget = translator.Translate(small, cpu);
     }
 
     static DecodedBlock Decode(Interpreter interp, PhysicalMemory memory, ushort segment, Action<Assembler> code)
@@ -75,6 +76,25 @@ public class TranslationBenchmarks
     /// <summary>A 43-instruction straight-line block with memory operands, stack traffic and flag users.</summary>
     [Benchmark]
     public TranslatedBlock TranslateLargeBlock() => translator.Translate(large, cpu);
+
+    /// <summary>
+    /// The floor under every translation: a DynamicMethod of the translators' signature that only returns 0, bound
+    /// to its TranslatedBlock and called once to force RyuJIT (what a translation pays before any guest code).
+    /// </summary>
+    [Benchmark(Baseline = true)]
+    public TranslatedCode EmptyDynamicMethod()
+    {
+        var dm = new System.Reflection.Emit.DynamicMethod("empty", typeof(int), [typeof(TranslatedBlock), typeof(Processor)],
+            typeof(Translator).Module, skipVisibility: true);
+        var il = dm.GetILGenerator();
+        il.Emit(System.Reflection.Emit.OpCodes.Ldc_I4_0);
+        il.Emit(System.Reflection.Emit.OpCodes.Ret);
+        var code = (TranslatedCode)dm.CreateDelegate(typeof(TranslatedCode), emptyTarget);
+        code(null);
+        return code;
+    }
+
+    TranslatedBlock emptyTarget = null!;
 
     sealed class Writer : CodeWriter
     {
