@@ -28,6 +28,7 @@ public static class Program
         root.Subcommands.Add(RunCommand.Build());
         root.Subcommands.Add(BenchCommand.Build());
         root.Subcommands.Add(ConformanceCommand.Build());
+        root.Subcommands.Add(ImgCommand.Build());
         return root;
     }
 }

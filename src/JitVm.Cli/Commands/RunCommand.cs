@@ -46,8 +46,9 @@ internal static class RunCommand
         var vgaBios = new Option<FileInfo?>("--vga-bios") { Description = "VGA BIOS image for the firmware to run (e.g. /usr/share/seabios/vgabios-isavga.bin)" };
         var display = new Option<string>("--display") { Description = "none, or text: draw the VGA text screen in the terminal and send keys to the PS/2 keyboard", DefaultValueFactory = _ => "none" };
         display.AcceptOnlyFromAmong("none", "text");
+        var snapshot = new Option<bool>("--snapshot") { Description = "Open every disk read-only under a temporary qcow2 overlay (deleted at exit): guest writes never reach the images" };
         var boot = new Option<string>("--boot") { Description = "Firmware boot order: a (floppy), c (hard disk), d (CD-ROM), e.g. ca", DefaultValueFactory = _ => "ca" };
-        foreach (var o in new Option[] { engine, cpu, memory, rom, kernel, append, initrd, serial, debugcon, exitOnHalt, noReboot, maxSeconds, maxInstructions, stats, clock, vgaBios, boot, display, serial2, cdrom }.Concat(disks).Concat(floppies)) cmd.Options.Add(o);
+        foreach (var o in new Option[] { engine, cpu, memory, rom, kernel, append, initrd, serial, debugcon, exitOnHalt, noReboot, maxSeconds, maxInstructions, stats, clock, vgaBios, boot, display, serial2, cdrom, snapshot }.Concat(disks).Concat(floppies)) cmd.Options.Add(o);
 
         cmd.SetAction(r =>
         {
@@ -98,13 +99,17 @@ internal static class RunCommand
             }
 
             var opened = new List<DiskImage>();
-            IBlockDevice?[] OpenAll(Option<FileInfo?>[] options)
+            bool snapshotMode = r.GetValue(snapshot);
+            IBlockDevice?[] OpenAll(Option<FileInfo?>[] options, bool readOnlyMedia = false)
             {
                 var list = new IBlockDevice?[options.Length];
                 for (int i = 0; i < options.Length; i++)
                     if (r.GetValue(options[i]) is { } f)
                     {
-                        var d = DiskImages.Open(f.FullName);
+                        // --snapshot: writable disks get a throw-away overlay; a CD is never written, so it is just opened read-only.
+                        DiskImage d = !snapshotMode ? DiskImages.Open(f.FullName)
+                            : readOnlyMedia ? DiskImages.Open(f.FullName, readOnly: true)
+                            : SnapshotOverlay.Create(f.FullName);
                         opened.Add(d);
                         list[i] = d;
                     }
@@ -117,10 +122,10 @@ internal static class RunCommand
             {
                 hardDisks = OpenAll(disks);
                 floppyImages = OpenAll(floppies);
-                cdImage = OpenAll([cdrom])[0];
+                cdImage = OpenAll([cdrom], readOnlyMedia: true)[0];
                 if (r.GetValue(vgaBios) is { } vf) vgaImage = File.ReadAllBytes(vf.FullName);
             }
-            catch (Exception e) when (e is ImageFormatException or BlockDeviceException or IOException or UnauthorizedAccessException)
+            catch (Exception e) when (e is ImageFormatException or BlockDeviceException or IOException or UnauthorizedAccessException or ArgumentException)
             {
                 Console.Error.WriteLine($"error: {e.Message}");
                 foreach (var d in opened) d.Dispose();
