@@ -48,6 +48,8 @@ internal sealed class EmitContext
     readonly int backingLength;
     readonly Members.StateLayout L;
     readonly LocalBuilder fDst, fSrc, fRes, fCarry;
+    /// <summary>With fDst, fSrc, fRes and fCarry, the flags of <see cref="FlagState.InLocals"/>: the lazy operation and sign bit.</summary>
+    readonly LocalBuilder fOpDyn, fSignDyn;
     /// <summary>Used only inside one memory access (never a <see cref="Temp"/>: those belong to the emitters).</summary>
     readonly LocalBuilder hostIndex;
     /// <summary>A slow-path store of the current instruction ended the running block (zero otherwise; an exit follows when set).</summary>
@@ -92,6 +94,8 @@ internal sealed class EmitContext
         fSrc = il.DeclareLocal(typeof(uint));
         fRes = il.DeclareLocal(typeof(uint));
         fCarry = il.DeclareLocal(typeof(uint));
+        fOpDyn = il.DeclareLocal(typeof(int));
+        fSignDyn = il.DeclareLocal(typeof(uint));
         hostIndex = il.DeclareLocal(typeof(int));
         leaveAfter = il.DeclareLocal(typeof(int));
         LoopHead = il.DefineLabel();
@@ -106,7 +110,9 @@ internal sealed class EmitContext
         member = m;
         memberStart = Region.FirstInsn[m];
         if (m != 0) IL.MarkLabel(memberLabels[m]);
-        Flags = handedOver[m] ?? FlagState.InCpu;
+        // A member whose flags are read and which is not handed a state by its one edge gets them in the dynamic
+        // flag locals: every edge into it (and, for the entry, the prologue) stores its own flags there.
+        Flags = handedOver[m] ?? (flagsLiveIn[m] ? FlagState.InLocals : FlagState.InCpu);
     }
 
     /// <summary>Instructions of the current member retired once <paramref name="flatCount"/> instructions of the region's list are.</summary>
@@ -482,6 +488,13 @@ internal sealed class EmitContext
             case 2: IL.Emit(OpCodes.Unaligned, (byte)1); IL.Emit(OpCodes.Stind_I2); break;
             default: IL.Emit(OpCodes.Unaligned, (byte)1); IL.Emit(OpCodes.Stind_I4); break;
         }
+        // The instruction's first store clears the local on its fast path too: RyuJIT then sees the constant on that
+        // path and threads it past the test in EndInstruction (a later store must not clear what an earlier one set).
+        if (!WroteThroughSlowPath)
+        {
+            IL.Emit(OpCodes.Ldc_I4_0);
+            IL.Emit(OpCodes.Stloc, leaveAfter);
+        }
         IL.Emit(OpCodes.Br, done);
         IL.MarkLabel(slow);
         Cpu();
@@ -760,7 +773,7 @@ internal sealed class EmitContext
     void EdgeBody(int target, int status)
     {
         if (singleEdge[target] && target > member) handedOver[target] = Flags;
-        else if (flagsLiveIn[target]) FlushFlags();
+        else if (flagsLiveIn[target]) ToDynamic();
         IL.Emit(OpCodes.Ldloc, icount);
         IL.Emit(OpCodes.Ldc_I8, (long)Local(Index + 1));
         IL.Emit(OpCodes.Add);
@@ -908,6 +921,7 @@ internal sealed class EmitContext
         }
         IL.MarkLabel(loadRegisters);
         LoadRegisters(usedRegs);
+        if (flagsLiveIn[0]) LoadDynamicFlags();
         IL.Emit(OpCodes.Br, LoopHead);
     }
 
@@ -1029,10 +1043,76 @@ internal sealed class EmitContext
     {
         FlushFlags(Flags);
         if (Flags.Known) Flags = Flags with { Flushed = true };
+        else if (Flags.Dynamic) Flags = FlagState.InCpu;
+    }
+
+    /// <summary>
+    /// Describes the current flags in the dynamic flag locals (an edge into a member that starts with
+    /// <see cref="FlagState.InLocals"/>): a known producer stores its operation and sign (its operands are already
+    /// in the flag locals); flags held by the processor are loaded from it.
+    /// </summary>
+    void ToDynamic()
+    {
+        var s = Flags;
+        if (s.Dynamic) return;
+        if (!s.Known)
+        {
+            LoadDynamicFlags();
+            return;
+        }
+        IL.Emit(OpCodes.Ldc_I4, (int)s.Op);
+        IL.Emit(OpCodes.Stloc, fOpDyn);
+        Const(s.Sign);
+        IL.Emit(OpCodes.Stloc, fSignDyn);
+        if (s.Op is FlagOp.Inc or FlagOp.Dec)
+        {
+            IL.Emit(OpCodes.Ldc_I4_1);
+            IL.Emit(OpCodes.Stloc, fSrc);
+        }
+    }
+
+    /// <summary>Loads the processor's lazy flag fields (and CF, which INC/DEC keep in EFLAGS) into the dynamic flag locals.</summary>
+    void LoadDynamicFlags()
+    {
+        StateAddress(L.LazyOp); IL.Emit(OpCodes.Ldind_U1); IL.Emit(OpCodes.Stloc, fOpDyn);
+        StateAddress(L.LazyDst); IL.Emit(OpCodes.Ldind_U4); IL.Emit(OpCodes.Stloc, fDst);
+        StateAddress(L.LazySrc); IL.Emit(OpCodes.Ldind_U4); IL.Emit(OpCodes.Stloc, fSrc);
+        StateAddress(L.LazyRes); IL.Emit(OpCodes.Ldind_U4); IL.Emit(OpCodes.Stloc, fRes);
+        StateAddress(L.LazySign); IL.Emit(OpCodes.Ldind_U4); IL.Emit(OpCodes.Stloc, fSignDyn);
+        StateAddress(L.Flags); IL.Emit(OpCodes.Ldind_U4); Const(Processor.FlagCF); IL.Emit(OpCodes.And); IL.Emit(OpCodes.Stloc, fCarry);
+    }
+
+    /// <summary>Stores the dynamic flag locals into the processor's lazy fields (and CF when the operation is INC/DEC).</summary>
+    void StoreDynamicFlags()
+    {
+        StateAddress(L.LazyOp); IL.Emit(OpCodes.Ldloc, fOpDyn); IL.Emit(OpCodes.Stind_I1);
+        StateAddress(L.LazyDst); IL.Emit(OpCodes.Ldloc, fDst); IL.Emit(OpCodes.Stind_I4);
+        StateAddress(L.LazySrc); IL.Emit(OpCodes.Ldloc, fSrc); IL.Emit(OpCodes.Stind_I4);
+        StateAddress(L.LazyRes); IL.Emit(OpCodes.Ldloc, fRes); IL.Emit(OpCodes.Stind_I4);
+        StateAddress(L.LazySign); IL.Emit(OpCodes.Ldloc, fSignDyn); IL.Emit(OpCodes.Stind_I4);
+        var done = IL.DefineLabel();
+        IL.Emit(OpCodes.Ldloc, fOpDyn);
+        IL.Emit(OpCodes.Ldc_I4, (int)FlagOp.Inc);
+        IL.Emit(OpCodes.Sub);
+        IL.Emit(OpCodes.Ldc_I4_1);
+        IL.Emit(OpCodes.Bgt_Un, done);                        // not INC (Inc) or DEC (Inc + 1)
+        StateAddress(L.Flags);
+        StateAddress(L.Flags); IL.Emit(OpCodes.Ldind_U4);
+        Const(~Processor.FlagCF);
+        IL.Emit(OpCodes.And);
+        IL.Emit(OpCodes.Ldloc, fCarry);
+        IL.Emit(OpCodes.Or);
+        IL.Emit(OpCodes.Stind_I4);
+        IL.MarkLabel(done);
     }
 
     void FlushFlags(FlagState s)
     {
+        if (s.Dynamic)
+        {
+            StoreDynamicFlags();
+            return;
+        }
         if (!s.Known || s.Flushed) return;
         if (s.Op is FlagOp.Inc or FlagOp.Dec)
         {

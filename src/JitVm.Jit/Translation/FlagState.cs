@@ -14,6 +14,17 @@ internal sealed record FlagState
 {
     public static readonly FlagState InCpu = new() { Known = false };
 
+    /// <summary>
+    /// The flags of whatever ran before are described by the translator's dynamic flag locals (operation, operands,
+    /// result, sign, INC/DEC carry), in the processor's lazy-field format: the state at the start of a member that
+    /// several edges reach, each of which stores its own description there (a few local stores instead of the
+    /// processor writes of a flush). Not <see cref="Known"/>: a reader flushes them and evaluates them from the processor.
+    /// </summary>
+    public static readonly FlagState InLocals = new() { Known = false, Dynamic = true };
+
+    /// <summary>See <see cref="InLocals"/>.</summary>
+    public bool Dynamic { get; init; }
+
     /// <summary>The producer's operation and operands are in the flag locals.</summary>
     public bool Known { get; init; }
 
