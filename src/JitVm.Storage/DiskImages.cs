@@ -78,22 +78,52 @@ public static class DiskImages
     {
         try
         {
-            using var f = new FileStream(path, FileMode.Open, FileAccess.Read, FileShare.ReadWrite);
-            Span<byte> head = stackalloc byte[8];
-            int n = f.Read(head);
-            if (n >= 4 && head[0] == 'Q' && head[1] == 'F' && head[2] == 'I' && head[3] == 0xFB) return "qcow2";
-            if (n == 8 && head.SequenceEqual("conectix"u8)) return "vpc";
-            if (f.Length >= 512)
-            {
-                f.Position = f.Length - 512;
-                n = f.Read(head);
-                if (n == 8 && head.SequenceEqual("conectix"u8)) return "vpc";
-            }
-            return "raw";
+            using var f = new HandleImageFile(File.OpenHandle(path, FileMode.Open, FileAccess.Read, FileShare.ReadWrite));
+            return DetectFormat(f);
         }
         catch (Exception e) when (e is IOException or UnauthorizedAccessException or ArgumentException or NotSupportedException)
         {
             throw new ImageFormatException($"cannot open disk image '{path}': {e.Message}", e);
         }
+    }
+
+    /// <summary>The format of the image in <paramref name="f"/>, probed as <see cref="Open(string, bool)"/> describes.</summary>
+    internal static string DetectFormat(ImageFile f)
+    {
+        Span<byte> head = stackalloc byte[8];
+        int n = f.Read(0, head);
+        if (n >= 4 && head[0] == 'Q' && head[1] == 'F' && head[2] == 'I' && head[3] == 0xFB) return "qcow2";
+        if (n == 8 && head.SequenceEqual("conectix"u8)) return "vpc";
+        long length = f.Length;
+        if (length >= 512)
+        {
+            n = f.Read(length - 512, head);
+            if (n == 8 && head.SequenceEqual("conectix"u8)) return "vpc";
+        }
+        return "raw";
+    }
+
+    /// <summary>
+    /// Opens the image held in <paramref name="f"/> (which the image then owns) in whatever format it is;
+    /// <paramref name="path"/> names it. A qcow2 backing file is opened through <paramref name="openBacking"/>.
+    /// </summary>
+    internal static DiskImage Open(ImageFile f, string path, bool readOnly, Func<string, bool, DiskImage>? openBacking = null)
+    {
+        string format;
+        try
+        {
+            format = DetectFormat(f);
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+        {
+            f.Dispose();
+            throw new ImageFormatException($"cannot read disk image '{path}': {e.Message}", e);
+        }
+        return format switch
+        {
+            "qcow2" => Qcow2Image.Open(f, path, readOnly, openBacking),
+            "vpc" => VhdImage.Open(f, path, readOnly),
+            _ => RawImage.Open(f, path, readOnly),
+        };
     }
 }

@@ -10,13 +10,13 @@ namespace JitVm.Storage;
 /// </summary>
 public sealed class RawImage : DiskImage
 {
-    readonly SafeFileHandle handle;
+    readonly ImageFile handle;
     long length;
     readonly bool readOnly;
     readonly string path;
     bool disposed;
 
-    RawImage(SafeFileHandle handle, string path, long length, bool readOnly)
+    RawImage(ImageFile handle, string path, long length, bool readOnly)
     {
         this.handle = handle;
         this.path = path;
@@ -28,13 +28,31 @@ public sealed class RawImage : DiskImage
     /// <exception cref="ImageFormatException">The file is smaller than one sector.</exception>
     public static RawImage Open(string path, bool readOnly)
     {
-        var h = File.OpenHandle(path, FileMode.Open, readOnly ? FileAccess.Read : FileAccess.ReadWrite,
-            readOnly ? FileShare.Read : FileShare.None);
+        ImageFile h;
         try
         {
-            long size = RandomAccess.GetLength(h) & ~511L;
+            h = HandleImageFile.Open(path, readOnly);
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException or ArgumentException or NotSupportedException)
+        {
+            throw new ImageFormatException($"cannot open raw image '{path}': {e.Message}", e);
+        }
+        return Open(h, System.IO.Path.GetFullPath(path), readOnly);
+    }
+
+    /// <summary>Opens the raw image held in <paramref name="h"/> (which the image then owns).</summary>
+    internal static RawImage Open(ImageFile h, string path, bool readOnly)
+    {
+        try
+        {
+            long size = h.Length & ~511L;
             if (size == 0) throw new ImageFormatException($"raw image size: '{path}' is smaller than one 512-byte sector");
-            return new RawImage(h, System.IO.Path.GetFullPath(path), size, readOnly);
+            return new RawImage(h, path, size, readOnly);
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+        {
+            h.Dispose();
+            throw new ImageFormatException($"raw image '{path}': {e.Message}", e);
         }
         catch
         {
@@ -51,10 +69,10 @@ public sealed class RawImage : DiskImage
     public static RawImage Create(string path, long size)
     {
         if (size <= 0 || size % 512 != 0) throw new ArgumentOutOfRangeException(nameof(size), size, "size must be a positive multiple of 512 bytes");
-        var h = File.OpenHandle(path, FileMode.CreateNew, FileAccess.ReadWrite, FileShare.None);
+        var h = HandleImageFile.Create(path);
         try
         {
-            RandomAccess.SetLength(h, size);
+            h.SetLength(size);
             return new RawImage(h, System.IO.Path.GetFullPath(path), size, false);
         }
         catch
@@ -83,7 +101,7 @@ public sealed class RawImage : DiskImage
         {
             try
             {
-                return disposed ? 0 : SparseFile.AllocatedBytes(handle) ?? RandomAccess.GetLength(handle);
+                return disposed ? 0 : handle.AllocatedBytes ?? handle.Length;
             }
             catch (ObjectDisposedException)
             {
@@ -101,7 +119,7 @@ public sealed class RawImage : DiskImage
             int done = 0;
             while (done < buffer.Length)
             {
-                int n = RandomAccess.Read(handle, buffer[done..], offset + done);
+                int n = handle.Read(offset + done, buffer[done..]);
                 if (n <= 0)
                 {
                     buffer[done..].Clear(); // file shrunk underneath us: what is not there reads as zeros
@@ -123,7 +141,7 @@ public sealed class RawImage : DiskImage
         CheckRange(offset, data.Length);
         try
         {
-            RandomAccess.Write(handle, data, offset);
+            handle.Write(offset, data);
         }
         catch (Exception e) when (e is IOException or UnauthorizedAccessException or ObjectDisposedException)
         {
@@ -137,7 +155,7 @@ public sealed class RawImage : DiskImage
         if (readOnly) return;
         try
         {
-            RandomAccess.FlushToDisk(handle);
+            handle.Flush();
         }
         catch (Exception e) when (e is IOException or UnauthorizedAccessException or ObjectDisposedException)
         {
@@ -156,8 +174,8 @@ public sealed class RawImage : DiskImage
         try
         {
             // A trailing partial sector was never visible: cut it first so that it cannot reappear as data.
-            if (RandomAccess.GetLength(handle) != length) RandomAccess.SetLength(handle, length);
-            RandomAccess.SetLength(handle, newLength);
+            if (handle.Length != length) handle.SetLength(length);
+            handle.SetLength(newLength);
             length = newLength;
         }
         catch (Exception e) when (e is IOException or UnauthorizedAccessException or ObjectDisposedException)

@@ -98,7 +98,7 @@ public sealed class ResizeTests : IDisposable
         using (var img = Qcow2Image.Open(p, readOnly: false))
         {
             img.Resize(40 * MiB);
-            img.Write(39 * MiB, Pattern(65536, 3)); // needs L2 tables in the new L1 entries and refcount table growth
+            img.Write(39 * MiB, Pattern(65536, 3)); // needs L2 tables in the new L1 entries
             Pattern(65536, 3).CopyTo(expected, 39 * MiB);
         }
         AssertImage(p, "qcow2", expected, qemuCheck: true);

@@ -32,7 +32,7 @@ public sealed class Qcow2Image : DiskImage
 
     [ThreadStatic] static List<string>? openChain;
 
-    readonly SafeFileHandle file;
+    readonly ImageFile file;
     readonly string path;
     readonly bool readOnly;
     readonly Lock gate = new();
@@ -50,7 +50,7 @@ public sealed class Qcow2Image : DiskImage
     byte[]? inflated, zeroCluster, cowBuffer;
     bool disposed;
 
-    Qcow2Image(SafeFileHandle file, string path, bool readOnly)
+    Qcow2Image(ImageFile file, string path, bool readOnly)
     {
         this.file = file;
         this.path = path;
@@ -79,7 +79,7 @@ public sealed class Qcow2Image : DiskImage
     {
         get
         {
-            lock (gate) return disposed ? 0 : RandomAccess.GetLength(file);
+            lock (gate) return disposed ? 0 : file.Length;
         }
     }
 
@@ -100,7 +100,7 @@ public sealed class Qcow2Image : DiskImage
 
     void Barrier()
     {
-        if (SyncMetadataWrites) RandomAccess.FlushToDisk(file);
+        if (SyncMetadataWrites) file.Flush();
     }
 
     /// <summary>
@@ -112,36 +112,61 @@ public sealed class Qcow2Image : DiskImage
     /// <exception cref="BlockDeviceException">The file cannot be opened or read.</exception>
     public static Qcow2Image Open(string path, bool readOnly, Func<string, bool, DiskImage>? openBacking = null)
     {
-        string canonical = Canonical(path);
-        var chain = openChain ??= [];
-        if (chain.Contains(canonical))
-            throw Bad($"backing file: loop in the backing chain at '{canonical}'");
-        if (chain.Count >= MaxBackingDepth)
-            throw Bad($"backing file: backing chain deeper than {MaxBackingDepth} images at '{canonical}'");
-        chain.Add(canonical);
+        ImageFile f;
         try
         {
-            SafeFileHandle h;
-            try
-            {
-                h = File.OpenHandle(path, FileMode.Open, readOnly ? FileAccess.Read : FileAccess.ReadWrite,
-                    readOnly ? FileShare.Read : FileShare.None);
-            }
-            catch (Exception e) when (e is IOException or UnauthorizedAccessException or ArgumentException or NotSupportedException)
-            {
-                throw new BlockDeviceException($"cannot open qcow2 image '{path}': {e.Message}", e);
-            }
-            var img = new Qcow2Image(h, System.IO.Path.GetFullPath(path), readOnly);
-            try
-            {
-                img.Load(openBacking);
-                return img;
-            }
-            catch
-            {
-                img.Dispose();
-                throw;
-            }
+            f = HandleImageFile.Open(path, readOnly);
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException or ArgumentException or NotSupportedException)
+        {
+            throw new BlockDeviceException($"cannot open qcow2 image '{path}': {e.Message}", e);
+        }
+        return Open(f, System.IO.Path.GetFullPath(path), readOnly, openBacking);
+    }
+
+    /// <summary>
+    /// Opens the qcow2 image held in <paramref name="f"/> (which the image then owns); <paramref name="path"/> names it
+    /// in messages, for backing-file resolution and loop detection.
+    /// </summary>
+    internal static Qcow2Image Open(ImageFile f, string path, bool readOnly, Func<string, bool, DiskImage>? openBacking = null)
+    {
+        string canonical;
+        try
+        {
+            canonical = Canonical(path);
+        }
+        catch (Exception e) when (e is ArgumentException or NotSupportedException or IOException or UnauthorizedAccessException)
+        {
+            f.Dispose();
+            throw new ImageFormatException($"qcow2 image '{path}': bad path: {e.Message}", e);
+        }
+        var chain = openChain ??= [];
+        if (chain.Contains(canonical))
+        {
+            f.Dispose();
+            throw Bad($"backing file: loop in the backing chain at '{canonical}'");
+        }
+        if (chain.Count >= MaxBackingDepth)
+        {
+            f.Dispose();
+            throw Bad($"backing file: backing chain deeper than {MaxBackingDepth} images at '{canonical}'");
+        }
+        chain.Add(canonical);
+        var img = new Qcow2Image(f, path, readOnly);
+        try
+        {
+            img.Load(openBacking);
+            return img;
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+        {
+            img.Dispose();
+            throw new ImageFormatException($"qcow2 image '{path}': metadata cannot be read: {e.Message}", e);
+        }
+        catch
+        {
+            img.Dispose();
+            throw;
         }
         finally
         {
@@ -178,20 +203,11 @@ public sealed class Qcow2Image : DiskImage
         }
     }
 
-    void ReadExact(long pos, Span<byte> dst)
-    {
-        int done = 0;
-        while (done < dst.Length)
-        {
-            int n = RandomAccess.Read(file, dst[done..], pos + done);
-            if (n <= 0) throw new EndOfStreamException($"unexpected end of file at {pos + done}");
-            done += n;
-        }
-    }
+    void ReadExact(long pos, Span<byte> dst) => file.ReadExactly(pos, dst);
 
     void Load(Func<string, bool, DiskImage>? openBacking)
     {
-        long len = RandomAccess.GetLength(file);
+        long len = file.Length;
         if (len < 72) throw Bad($"header: file is {len} bytes, shorter than a qcow2 header");
         var hdr = new byte[Math.Min(len, 4096)];
         ReadExact(0, hdr);
@@ -326,7 +342,7 @@ public sealed class Qcow2Image : DiskImage
         {
             // Unknown/unsupported autoclear features (e.g. bitmaps) become stale once we write: clear them (spec).
             Span<byte> zero = stackalloc byte[8];
-            RandomAccess.Write(file, zero, 88);
+            file.Write(88, zero);
         }
 
         if (bOff != 0)
@@ -377,7 +393,7 @@ public sealed class Qcow2Image : DiskImage
     ulong[] LoadL2(long off, bool validate = true)
     {
         if (l2Cache.TryGetValue(off, out var t)) return t;
-        if (validate && ((off & (clusterSize - 1)) != 0 || off + clusterSize > RandomAccess.GetLength(file)))
+        if (validate && ((off & (clusterSize - 1)) != 0 || off + clusterSize > file.Length))
             throw new InvalidDataException($"L2 table offset 0x{off:x} is unaligned or outside the file");
         var bytes = new byte[clusterSize];
         ReadExact(off, bytes);
@@ -408,7 +424,7 @@ public sealed class Qcow2Image : DiskImage
     {
         if (inflated != null && inflatedEntry == e) return inflated;
         var (off, csize) = CompressedExtent(e);
-        long len = RandomAccess.GetLength(file);
+        long len = file.Length;
         if (off >= len) throw new InvalidDataException($"compressed cluster at 0x{off:x} is outside the file");
         var src = new byte[Math.Min(csize, len - off)];
         ReadExact(off, src);
@@ -429,16 +445,7 @@ public sealed class Qcow2Image : DiskImage
         return dst;
     }
 
-    void ReadHost(long pos, Span<byte> dst)
-    {
-        int done = 0;
-        while (done < dst.Length)
-        {
-            int n = RandomAccess.Read(file, dst[done..], pos + done);
-            if (n <= 0) { dst[done..].Clear(); break; } // past EOF reads as zeros
-            done += n;
-        }
-    }
+    void ReadHost(long pos, Span<byte> dst) => file.ReadOrZero(pos, dst); // past EOF reads as zeros
 
     void ReadBacking(long offset, Span<byte> dst)
     {
@@ -461,7 +468,7 @@ public sealed class Qcow2Image : DiskImage
         if (version == 3 && (e & ZeroFlag) != 0) dst.Clear();
         else if (host != 0)
         {
-            if ((host & (clusterSize - 1)) != 0 || host >= RandomAccess.GetLength(file))
+            if ((host & (clusterSize - 1)) != 0 || host >= file.Length)
                 throw new InvalidDataException($"data cluster offset 0x{host:x} is unaligned or outside the file");
             ReadHost(host + inCluster, dst);
         }
@@ -549,7 +556,7 @@ public sealed class Qcow2Image : DiskImage
         int v = BinaryPrimitives.ReadUInt16BigEndian(b) + delta;
         if (v is < 0 or > ushort.MaxValue) throw new InvalidDataException($"refcount of cluster 0x{host:x} out of range ({v})");
         BinaryPrimitives.WriteUInt16BigEndian(b, (ushort)v);
-        RandomAccess.Write(file, b, pos);
+        file.Write(pos, b);
     }
 
     /// <summary>
@@ -564,7 +571,7 @@ public sealed class Qcow2Image : DiskImage
         long rbCi = rb >> clusterBits;
         if (rbCi / rbEntries == ti) BinaryPrimitives.WriteUInt16BigEndian(block.AsSpan((int)(rbCi % rbEntries * 2)), 1);
         else AdjustRefcount(rb, 1, depth + 1);
-        RandomAccess.Write(file, block, rb);
+        file.Write(rb, block);
         Barrier();
         WriteU64(refTableOffset + ti * 8, (ulong)rb);
         refTable[ti] = (ulong)rb;
@@ -617,19 +624,19 @@ public sealed class Qcow2Image : DiskImage
             for (long c = Math.Max(first, startCluster); c < Math.Min(first + rbEntries, areaEnd); c++)
                 BinaryPrimitives.WriteUInt16BigEndian(block.AsSpan((int)((c - first) * 2)), 1);
             long at = start + k * clusterSize;
-            RandomAccess.Write(file, block, at);
+            file.Write(at, block);
             newTable[oldLen + k] = (ulong)at;
         }
         var tableBytes = new byte[tableClusters * clusterSize];
         for (long i = 0; i < newLen; i++) BinaryPrimitives.WriteUInt64BigEndian(tableBytes.AsSpan((int)(i * 8)), newTable[i]);
-        RandomAccess.Write(file, tableBytes, tableOffset);
-        RandomAccess.FlushToDisk(file);
+        file.Write(tableOffset, tableBytes);
+        file.Flush();
 
         Span<byte> hdr = stackalloc byte[12];
         BinaryPrimitives.WriteUInt64BigEndian(hdr, (ulong)tableOffset);
         BinaryPrimitives.WriteUInt32BigEndian(hdr[8..], (uint)tableClusters);
-        RandomAccess.Write(file, hdr, 48);
-        RandomAccess.FlushToDisk(file);
+        file.Write(48, hdr);
+        file.Flush();
 
         long oldOffset = refTableOffset, oldClusters = oldLen * 8 / clusterSize;
         refTable = newTable;
@@ -642,7 +649,7 @@ public sealed class Qcow2Image : DiskImage
     {
         Span<byte> b = stackalloc byte[8];
         BinaryPrimitives.WriteUInt64BigEndian(b, value);
-        RandomAccess.Write(file, b, pos);
+        file.Write(pos, b);
     }
 
     /// <summary>
@@ -668,7 +675,7 @@ public sealed class Qcow2Image : DiskImage
     long AllocateCluster(ReadOnlySpan<byte> content)
     {
         long off = ReserveClusters(1);
-        RandomAccess.Write(file, content, off);
+        file.Write(off, content);
         AdjustRefcount(off, 1);
         return off;
     }
@@ -760,10 +767,10 @@ public sealed class Qcow2Image : DiskImage
                 // Preallocated zero cluster: write the whole cluster, then clear the zero flag.
                 buf.AsSpan().Clear();
                 src.CopyTo(buf.AsSpan(inCluster));
-                RandomAccess.Write(file, buf, host);
+                file.Write(host, buf);
                 SetL2(l2Off, table, l2i, (ulong)host | CopiedFlag);
             }
-            else RandomAccess.Write(file, src, host + inCluster);
+            else file.Write(host + inCluster, src);
             return;
         }
 
@@ -804,7 +811,7 @@ public sealed class Qcow2Image : DiskImage
         lock (gate)
         {
             ThrowIfDisposed();
-            try { RandomAccess.FlushToDisk(file); }
+            try { file.Flush(); }
             catch (IOException e) { throw new BlockDeviceException($"flush of '{path}' failed: {e.Message}", e); }
         }
     }
@@ -855,15 +862,15 @@ public sealed class Qcow2Image : DiskImage
         long off = ReserveClusters(clusters);
         var bytes = new byte[clusters * clusterSize];
         for (int i = 0; i < l1.Length; i++) BinaryPrimitives.WriteUInt64BigEndian(bytes.AsSpan(i * 8), l1[i]);
-        RandomAccess.Write(file, bytes, off);
+        file.Write(off, bytes);
         for (long i = 0; i < clusters; i++) AdjustRefcount(off + i * clusterSize, 1);
-        RandomAccess.FlushToDisk(file);
+        file.Flush();
 
         Span<byte> hdr = stackalloc byte[12]; // l1_size and l1_table_offset, adjacent in the header
         BinaryPrimitives.WriteUInt32BigEndian(hdr, (uint)entries);
         BinaryPrimitives.WriteUInt64BigEndian(hdr[4..], (ulong)off);
-        RandomAccess.Write(file, hdr, 36);
-        RandomAccess.FlushToDisk(file);
+        file.Write(36, hdr);
+        file.Flush();
 
         long oldOffset = l1Offset, oldClusters = (l1.Length * 8L + clusterSize - 1) / clusterSize;
         var newL1 = new ulong[entries];
@@ -942,6 +949,29 @@ public sealed class Qcow2Image : DiskImage
     /// </summary>
     public static Qcow2Image Create(string path, long size, int clusterBits = 16, string? backingFile = null, int version = 3)
     {
+        string? backingFormat = null;
+        if (backingFile != null)
+        {
+            string dir = System.IO.Path.GetDirectoryName(System.IO.Path.GetFullPath(path)) ?? ".";
+            string resolved = System.IO.Path.IsPathRooted(backingFile) ? backingFile : System.IO.Path.Combine(dir, backingFile);
+            if (!File.Exists(resolved)) throw new FileNotFoundException($"backing file '{resolved}' does not exist", resolved);
+            backingFormat = Probe(resolved) ? "qcow2" : "raw";
+        }
+        var layout = Layout(size, clusterBits, backingFile, backingFormat, version);
+        using (var f = HandleImageFile.Create(path))
+        {
+            layout(f);
+            f.Flush();
+        }
+        return Open(path, false);
+    }
+
+    /// <summary>
+    /// Validates the creation parameters and returns the writer of a new image's metadata (header with the backing file
+    /// name and its format extension, refcount table and blocks, zeroed L1 table) into an empty file.
+    /// </summary>
+    internal static Action<ImageFile> Layout(long size, int clusterBits, string? backingFile, string? backingFormat, int version)
+    {
         if (size <= 0 || size % 512 != 0) throw new ArgumentOutOfRangeException(nameof(size), size, "size must be a positive multiple of 512 bytes");
         if (clusterBits is < 9 or > 21) throw new ArgumentOutOfRangeException(nameof(clusterBits), clusterBits, "cluster bits must be 9..21");
         if (version is not (2 or 3)) throw new ArgumentOutOfRangeException(nameof(version), version, "version must be 2 or 3");
@@ -995,10 +1025,7 @@ public sealed class Qcow2Image : DiskImage
         {
             var name = Encoding.UTF8.GetBytes(backingFile);
             if (name.Length == 0 || name.Length > MaxBackingNameLength) throw new ArgumentException("backing file name length must be 1..1023 bytes", nameof(backingFile));
-            string dir = System.IO.Path.GetDirectoryName(System.IO.Path.GetFullPath(path)) ?? ".";
-            string resolved = System.IO.Path.IsPathRooted(backingFile) ? backingFile : System.IO.Path.Combine(dir, backingFile);
-            if (!File.Exists(resolved)) throw new FileNotFoundException($"backing file '{resolved}' does not exist", resolved);
-            var fmt = Encoding.ASCII.GetBytes(Probe(resolved) ? "qcow2" : "raw");
+            var fmt = Encoding.ASCII.GetBytes(backingFormat ?? "raw");
             BinaryPrimitives.WriteUInt32BigEndian(h[pos..], ExtBackingFormat);
             BinaryPrimitives.WriteUInt32BigEndian(h[(pos + 4)..], (uint)fmt.Length);
             fmt.CopyTo(h[(pos + 8)..]);
@@ -1015,15 +1042,13 @@ public sealed class Qcow2Image : DiskImage
         var rb = new byte[rbCount * cs];
         for (long c = 0; c < metaClusters; c++) BinaryPrimitives.WriteUInt16BigEndian(rb.AsSpan((int)(c * 2)), 1);
 
-        using (var fh = File.OpenHandle(path, FileMode.CreateNew, FileAccess.ReadWrite, FileShare.None))
+        return f =>
         {
-            RandomAccess.Write(fh, header, 0);
-            RandomAccess.Write(fh, rt, rtOff);
-            RandomAccess.Write(fh, rb, rbOff);
-            RandomAccess.SetLength(fh, metaClusters * cs); // the L1 table is all zeros
-            RandomAccess.FlushToDisk(fh);
-        }
-        return Open(path, false);
+            f.Write(0, header);
+            f.Write(rtOff, rt);
+            f.Write(rbOff, rb);
+            f.SetLength(metaClusters * cs); // the L1 table is all zeros
+        };
     }
 
     // ---- consistency check ----
@@ -1043,7 +1068,7 @@ public sealed class Qcow2Image : DiskImage
             int corruptions = 0, leaks = 0;
             void Corrupt(string m) { corruptions++; if (msgs.Count < 200) msgs.Add("ERROR " + m); }
 
-            long fileLen = RandomAccess.GetLength(file);
+            long fileLen = file.Length;
             long nClusters = (fileLen + clusterSize - 1) >> clusterBits;
             var refs = new int[nClusters];
             bool Ref(long off, long len, string what)

@@ -1,6 +1,5 @@
 using System.Buffers.Binary;
 using JitVm.Core.Storage;
-using Microsoft.Win32.SafeHandles;
 
 namespace JitVm.Storage.Vhd;
 
@@ -28,7 +27,7 @@ public sealed class VhdImage : DiskImage
     const uint Unallocated = 0xFFFF_FFFF;
     const int Sector = 512;
 
-    readonly SafeFileHandle handle;
+    readonly ImageFile handle;
     readonly string path;
     readonly bool readOnly;
     VhdFooter footer;
@@ -44,7 +43,7 @@ public sealed class VhdImage : DiskImage
     long nextFree;                     // where the next block goes (the trailing footer's offset)
     bool disposed;
 
-    VhdImage(SafeFileHandle handle, string path, bool readOnly, VhdFooter footer, byte[] footerBytes, VhdDynamicHeader? header, uint[] bat, long nextFree)
+    VhdImage(ImageFile handle, string path, bool readOnly, VhdFooter footer, byte[] footerBytes, VhdDynamicHeader? header, uint[] bat, long nextFree)
     {
         this.handle = handle;
         this.path = path;
@@ -89,7 +88,7 @@ public sealed class VhdImage : DiskImage
         {
             try
             {
-                return disposed ? 0 : SparseFile.AllocatedBytes(handle) ?? RandomAccess.GetLength(handle);
+                return disposed ? 0 : handle.AllocatedBytes ?? handle.Length;
             }
             catch (ObjectDisposedException)
             {
@@ -105,13 +104,26 @@ public sealed class VhdImage : DiskImage
     /// <summary>Opens a fixed or dynamic VHD; every field is validated (<see cref="ImageFormatException"/> names it).</summary>
     public static VhdImage Open(string path, bool readOnly)
     {
-        var h = File.OpenHandle(path, FileMode.Open, readOnly ? FileAccess.Read : FileAccess.ReadWrite,
-            readOnly ? FileShare.Read : FileShare.None);
+        ImageFile h;
         try
         {
-            return OpenHandle(h, System.IO.Path.GetFullPath(path), readOnly);
+            h = HandleImageFile.Open(path, readOnly);
         }
-        catch (IOException e)
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException or ArgumentException or NotSupportedException)
+        {
+            throw new ImageFormatException($"cannot open VHD '{path}': {e.Message}", e);
+        }
+        return Open(h, System.IO.Path.GetFullPath(path), readOnly);
+    }
+
+    /// <summary>Opens the VHD held in <paramref name="h"/> (which the image then owns); <paramref name="path"/> names it in messages.</summary>
+    internal static VhdImage Open(ImageFile h, string path, bool readOnly)
+    {
+        try
+        {
+            return OpenHandle(h, path, readOnly);
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
         {
             h.Dispose();
             throw new ImageFormatException($"VHD '{path}': I/O error while reading metadata: {e.Message}", e);
@@ -123,9 +135,9 @@ public sealed class VhdImage : DiskImage
         }
     }
 
-    static VhdImage OpenHandle(SafeFileHandle h, string path, bool readOnly)
+    static VhdImage OpenHandle(ImageFile h, string path, bool readOnly)
     {
-        long fileLength = RandomAccess.GetLength(h);
+        long fileLength = h.Length;
         if (fileLength < VhdFooter.Size)
             throw new ImageFormatException($"VHD footer: the {fileLength}-byte file '{path}' is too small to hold a 512-byte footer");
 
@@ -210,11 +222,32 @@ public sealed class VhdImage : DiskImage
     /// </summary>
     public static VhdImage Create(string path, long size, bool fixedSize, int blockSize = DefaultBlockSize)
     {
+        CheckCreate(size, fixedSize, blockSize);
+        var h = HandleImageFile.Create(path);
+        try
+        {
+            return Create(h, System.IO.Path.GetFullPath(path), size, fixedSize, blockSize);
+        }
+        catch
+        {
+            h.Dispose();
+            try { File.Delete(path); } catch (IOException) { }
+            throw;
+        }
+    }
+
+    static void CheckCreate(long size, bool fixedSize, int blockSize)
+    {
         if (size <= 0 || size % Sector != 0 || size > MaxCreateSize)
             throw new ArgumentOutOfRangeException(nameof(size), size, "size must be a positive multiple of 512 bytes, at most 2040 GiB");
         if (!fixedSize && (blockSize < Sector * 8 || (blockSize & (blockSize - 1)) != 0))
             throw new ArgumentOutOfRangeException(nameof(blockSize), blockSize, "block size must be a power of two of at least 4096 bytes");
+    }
 
+    /// <summary>Writes a new VHD into the empty <paramref name="h"/> and opens it (the image owns <paramref name="h"/>).</summary>
+    internal static VhdImage Create(ImageFile h, string path, long size, bool fixedSize, int blockSize = DefaultBlockSize)
+    {
+        CheckCreate(size, fixedSize, blockSize);
         var geometry = VhdGeometry.FromSectors(size / Sector);
         if (geometry.TotalSectors * Sector != size) geometry = VhdGeometry.Max; // size not expressible in CHS: "force size"
         var footer = new VhdFooter
@@ -232,56 +265,36 @@ public sealed class VhdImage : DiskImage
         };
         byte[] fb = footer.ToBytes();
 
-        var h = File.OpenHandle(path, FileMode.CreateNew, FileAccess.ReadWrite, FileShare.None);
-        try
+        if (fixedSize)
         {
-            string full = System.IO.Path.GetFullPath(path);
-            if (fixedSize)
-            {
-                RandomAccess.SetLength(h, size + VhdFooter.Size);
-                RandomAccess.Write(h, fb, size);
-                RandomAccess.FlushToDisk(h);
-                return new VhdImage(h, full, false, footer, fb, null, [], 0);
-            }
+            h.SetLength(size + VhdFooter.Size);
+            h.Write(size, fb);
+            h.Flush();
+            return new VhdImage(h, path, false, footer, fb, null, [], 0);
+        }
 
-            uint entries = (uint)((size + blockSize - 1) / blockSize);
-            var header = new VhdDynamicHeader
-            {
-                TableOffset = VhdFooter.Size + VhdDynamicHeader.Size,
-                MaxTableEntries = entries,
-                BlockSize = (uint)blockSize,
-            };
-            long batBytes = BatBytes(entries);
-            var batRaw = new byte[batBytes];
-            batRaw.AsSpan().Fill(0xFF); // unallocated entries; the padding is 0xFF too
-            RandomAccess.Write(h, fb, 0);
-            RandomAccess.Write(h, header.ToBytes(), VhdFooter.Size);
-            RandomAccess.Write(h, batRaw, (long)header.TableOffset);
-            long end = (long)header.TableOffset + batBytes;
-            RandomAccess.Write(h, fb, end);
-            RandomAccess.FlushToDisk(h);
-            var bat = new uint[entries];
-            Array.Fill(bat, Unallocated);
-            return new VhdImage(h, full, false, footer, fb, header, bat, end);
-        }
-        catch
+        uint entries = (uint)((size + blockSize - 1) / blockSize);
+        var header = new VhdDynamicHeader
         {
-            h.Dispose();
-            try { File.Delete(path); } catch (IOException) { }
-            throw;
-        }
+            TableOffset = VhdFooter.Size + VhdDynamicHeader.Size,
+            MaxTableEntries = entries,
+            BlockSize = (uint)blockSize,
+        };
+        long batBytes = BatBytes(entries);
+        var batRaw = new byte[batBytes];
+        batRaw.AsSpan().Fill(0xFF); // unallocated entries; the padding is 0xFF too
+        h.Write(0, fb);
+        h.Write(VhdFooter.Size, header.ToBytes());
+        h.Write((long)header.TableOffset, batRaw);
+        long end = (long)header.TableOffset + batBytes;
+        h.Write(end, fb);
+        h.Flush();
+        var bat = new uint[entries];
+        Array.Fill(bat, Unallocated);
+        return new VhdImage(h, path, false, footer, fb, header, bat, end);
     }
 
-    static void ReadExactly(SafeFileHandle h, Span<byte> buffer, long offset)
-    {
-        int done = 0;
-        while (done < buffer.Length)
-        {
-            int n = RandomAccess.Read(h, buffer[done..], offset + done);
-            if (n <= 0) throw new IOException($"unexpected end of file at {offset + done}");
-            done += n;
-        }
-    }
+    static void ReadExactly(ImageFile h, Span<byte> buffer, long offset) => h.ReadExactly(offset, buffer);
 
     // ---------------------------------------------------------------- I/O
 
@@ -382,7 +395,7 @@ public sealed class VhdImage : DiskImage
             {
                 if (header is null)
                 {
-                    RandomAccess.Write(handle, data, offset);
+                    handle.Write(offset, data);
                     return;
                 }
                 long bs = header.BlockSize;
@@ -415,7 +428,7 @@ public sealed class VhdImage : DiskImage
         }
         long start = BlockStart(block);
         var bm = Bitmap(block, start);
-        RandomAccess.Write(handle, src, start + bitmapSize + (long)inBlock);
+        handle.Write(start + bitmapSize + (long)inBlock, src);
         bool changed = false;
         for (int s = first; s < first + count; s++)
         {
@@ -423,7 +436,7 @@ public sealed class VhdImage : DiskImage
             bm[s >> 3] |= (byte)(0x80 >> (s & 7));
             changed = true;
         }
-        if (changed) RandomAccess.Write(handle, bm, start); // data first, then the bits that expose it
+        if (changed) handle.Write(start, bm); // data first, then the bits that expose it
     }
 
     void AllocateBlock(uint block, int firstSector, ReadOnlySpan<byte> src)
@@ -432,17 +445,17 @@ public sealed class VhdImage : DiskImage
         long blockEnd = start + bitmapSize + header!.BlockSize;
         // Anything beyond the old footer (an unreferenced block left by a crash) is discarded so that the new
         // block's unwritten sectors read as zeros.
-        if (RandomAccess.GetLength(handle) > start + VhdFooter.Size) RandomAccess.SetLength(handle, start);
+        if (handle.Length > start + VhdFooter.Size) handle.SetLength(start);
 
         var bm = new byte[bitmapSize];
         for (int s = firstSector; s < firstSector + src.Length / Sector; s++) bm[s >> 3] |= (byte)(0x80 >> (s & 7));
-        RandomAccess.Write(handle, bm, start);                                     // 1. bitmap (over the old footer)
-        RandomAccess.Write(handle, src, start + bitmapSize + (long)firstSector * Sector); // 2. data
-        RandomAccess.Write(handle, footerBytes, blockEnd);                         // 3. footer at the new end
-        RandomAccess.FlushToDisk(handle);                                          //    barrier
+        handle.Write(start, bm);                                     // 1. bitmap (over the old footer)
+        handle.Write(start + bitmapSize + (long)firstSector * Sector, src); // 2. data
+        handle.Write(blockEnd, footerBytes);                         // 3. footer at the new end
+        handle.Flush();                                          //    barrier
         var entry = new byte[4];
         BinaryPrimitives.WriteUInt32BigEndian(entry, (uint)(start / Sector));
-        RandomAccess.Write(handle, entry, (long)header.TableOffset + (long)block * 4); // 4. BAT entry
+        handle.Write((long)header.TableOffset + (long)block * 4, entry); // 4. BAT entry
         bat[block] = (uint)(start / Sector);
         bitmaps[block] = bm;
         nextFree = blockEnd;
@@ -457,7 +470,7 @@ public sealed class VhdImage : DiskImage
             if (disposed) return;
             try
             {
-                RandomAccess.FlushToDisk(handle);
+                handle.Flush();
             }
             catch (IOException e)
             {
@@ -505,8 +518,8 @@ public sealed class VhdImage : DiskImage
             {
                 if (header is null)
                 {
-                    RandomAccess.Write(handle, fb, newLength);                          // new footer at the new end
-                    RandomAccess.Write(handle, new byte[VhdFooter.Size], oldLength);    // the old one becomes zeros
+                    handle.Write(newLength, fb);                          // new footer at the new end
+                    handle.Write(oldLength, new byte[VhdFooter.Size]);    // the old one becomes zeros
                 }
                 else
                 {
@@ -519,10 +532,10 @@ public sealed class VhdImage : DiskImage
                         var zeros = new byte[tailEnd - oldLength];
                         WriteBlock(last, (int)(oldLength % bs), zeros);
                     }
-                    RandomAccess.Write(handle, fb, nextFree); // the trailing footer, then the copy qemu reads first
-                    RandomAccess.Write(handle, fb, 0);
+                    handle.Write(nextFree, fb); // the trailing footer, then the copy qemu reads first
+                    handle.Write(0, fb);
                 }
-                RandomAccess.FlushToDisk(handle);
+                handle.Flush();
             }
             catch (IOException e)
             {
@@ -548,7 +561,7 @@ public sealed class VhdImage : DiskImage
             var messages = new List<string>();
             if (header is null) return new ImageCheckResult(0, 0, messages);
             int corruptions = 0, leaks = 0;
-            long fileLength = RandomAccess.GetLength(handle);
+            long fileLength = handle.Length;
             long blockBytes = bitmapSize + (long)header.BlockSize;
             long dataEnd = fileLength - VhdFooter.Size;
 

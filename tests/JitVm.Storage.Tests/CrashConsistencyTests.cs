@@ -1,0 +1,169 @@
+using System.Buffers.Binary;
+using Xunit.Abstractions;
+using static JitVm.Storage.Tests.QemuTools;
+
+namespace JitVm.Storage.Tests;
+
+/// <summary>
+/// Simulated crashes: a workload runs on an image held in memory and is stopped before its k-th host write, for every
+/// k in the windows that matter (refcount table growth, L1 table relocation) and a sample elsewhere. What was written
+/// up to that point must be an image that both our check and qemu-img check find free of corruption (leaks are
+/// allowed), and that reads every acknowledged guest write back.
+/// </summary>
+public sealed class CrashConsistencyTests(ITestOutputHelper output) : IDisposable
+{
+    const int MiB = 1024 * 1024;
+    readonly string dir = Directory.CreateTempSubdirectory("jitvm-crash-").FullName;
+
+    public void Dispose() => Directory.Delete(dir, recursive: true);
+
+    sealed class SimulatedCrash : Exception;
+
+    /// <summary>One guest operation of a workload: a write, or a resize.</summary>
+    readonly record struct Op(long Offset, byte[]? Data, long NewSize = 0);
+
+    /// <summary>Runs <paramref name="ops"/> on a copy of <paramref name="start"/>, crashing before host write <paramref name="crashAt"/> (-1: never).</summary>
+    static (MemoryImageFile File, int Completed, List<(long Ordinal, long Offset, int Length)> Writes) Run(MemoryImageFile start, Op[] ops, long crashAt)
+    {
+        var file = start.Clone();
+        var writes = new List<(long, long, int)>();
+        file.BeforeWrite = (n, off, len) =>
+        {
+            if (crashAt >= 0 && n >= crashAt) throw new SimulatedCrash();
+            writes.Add((n, off, len));
+        };
+        int completed = 0;
+        var img = Qcow2Image.Open(file, "/memory/crash.qcow2", readOnly: false);
+        try
+        {
+            foreach (var op in ops)
+            {
+                if (op.Data != null) img.Write(op.Offset, op.Data);
+                else img.Resize(op.NewSize);
+                completed++;
+            }
+        }
+        catch (SimulatedCrash)
+        {
+        }
+        img.Dispose();
+        file.BeforeWrite = null;
+        return (file, completed, writes);
+    }
+
+    /// <summary>The guest bytes after <paramref name="completed"/> operations (plus, for sectors it touched, possibly the next one).</summary>
+    static void AssertAcknowledgedData(Qcow2Image img, byte[] initialGuest, Op[] ops, int completed, string what)
+    {
+        long size = initialGuest.Length;
+        foreach (var op in ops.Take(completed)) if (op.Data == null) size = op.NewSize;
+        var expected = new byte[size];
+        initialGuest.AsSpan(0, (int)Math.Min(size, initialGuest.Length)).CopyTo(expected);
+        foreach (var op in ops.Take(completed)) op.Data?.CopyTo(expected, op.Offset);
+        byte[]? inFlight = completed < ops.Length ? ops[completed].Data : null;
+        long inFlightAt = completed < ops.Length ? ops[completed].Offset : -1;
+        // A resize in flight may or may not have reached the size field.
+        Assert.True(img.Length == size || (completed < ops.Length && ops[completed].Data == null && img.Length == ops[completed].NewSize),
+            $"{what}: size {img.Length}, expected {size}");
+        var actual = new byte[size];
+        img.Read(0, actual);
+        for (long s = 0; s < size; s += 512)
+        {
+            var a = actual.AsSpan((int)s, 512);
+            if (a.SequenceEqual(expected.AsSpan((int)s, 512))) continue;
+            bool newData = inFlight != null && s >= inFlightAt && s < inFlightAt + inFlight.Length
+                && a.SequenceEqual(inFlight.AsSpan((int)(s - inFlightAt), 512));
+            Assert.True(newData, $"{what}: guest sector {s / 512} holds neither the acknowledged data nor the write in flight");
+        }
+    }
+
+    /// <summary>No corruption (ours, and qemu-img's if <paramref name="askQemu"/>), and the acknowledged writes read back.</summary>
+    void AssertRecovered(MemoryImageFile crashed, byte[] initialGuest, Op[] ops, int completed, string what, bool askQemu)
+    {
+        using (var img = Qcow2Image.Open(crashed.Clone(), "/memory/check.qcow2", readOnly: true))
+        {
+            var r = img.Check();
+            Assert.True(r.Corruptions == 0, $"{what}: {string.Join("\n", r.Messages.Take(10))}");
+            AssertAcknowledgedData(img, initialGuest, ops, completed, what);
+        }
+        if (!askQemu) return;
+        string p = Path.Combine(dir, "crashed.qcow2");
+        File.WriteAllBytes(p, crashed.ToArray());
+        var (exit, output) = Check(p, "qcow2");
+        Assert.True(exit is 0 or 3, $"{what}: qemu-img check exit {exit}: {output}");
+    }
+
+    /// <summary>
+    /// Crashes at every host write near the writes to the header fields <paramref name="headerFields"/> (what the
+    /// operation under test switches) and at every <paramref name="stride"/>-th write elsewhere.
+    /// </summary>
+    void CrashEverywhere(MemoryImageFile start, byte[] initialGuest, Op[] ops, long[] headerFields, int stride, int window)
+    {
+        var (final, done, writes) = Run(start, ops, -1);
+        Assert.Equal(ops.Length, done);
+        AssertRecovered(final, initialGuest, ops, done, "without a crash", askQemu: true);
+        var switches = writes.Where(w => headerFields.Contains(w.Offset)).Select(w => w.Ordinal).ToList();
+        Assert.NotEmpty(switches); // the workload really exercised the operation under test
+        int crashes = 0, qemuChecks = 0;
+        var sw = System.Diagnostics.Stopwatch.StartNew();
+        for (long k = 0; k < writes.Count; k++)
+        {
+            bool near = switches.Any(s => Math.Abs(s - k) <= window);
+            if (!near && k % stride != 0) continue;
+            var (crashed, completed, _) = Run(start, ops, k);
+            string what = $"crash before host write {k} of {writes.Count} (during guest operation {completed})";
+            AssertRecovered(crashed, initialGuest, ops, completed, what, askQemu: near);
+            crashes++;
+            if (near) qemuChecks++;
+        }
+        output.WriteLine($"{writes.Count} host writes, {switches.Count} header switches, {crashes} crash points ({qemuChecks} also checked by qemu-img) in {sw.ElapsedMilliseconds} ms");
+        Assert.True(crashes > 2 * window, $"only {crashes} crash points");
+    }
+
+    /// <summary>A qemu-made image with 512-byte clusters (a one-cluster refcount table covers 8 MiB of file), <paramref name="fill"/> bytes written.</summary>
+    (MemoryImageFile Image, byte[] Guest) Prefilled(int guestSize, int fill)
+    {
+        string p = Path.Combine(dir, "base.qcow2");
+        Ok(QemuImg, "create", "-q", "-f", "qcow2", "-o", "cluster_size=512", p, guestSize.ToString());
+        var file = new MemoryImageFile(File.ReadAllBytes(p));
+        var guest = new byte[guestSize];
+        new Random(3).NextBytes(guest.AsSpan(0, fill));
+        using (var img = Qcow2Image.Open(file, "/memory/base.qcow2", readOnly: false))
+            img.Write(0, guest.AsSpan(0, fill));
+        return (file, guest);
+    }
+
+    static Op[] ScatteredWrites(int count, long from, long to, int seed)
+    {
+        var rnd = new Random(seed);
+        var ops = new Op[count];
+        for (int i = 0; i < count; i++)
+        {
+            var d = new byte[512 * rnd.Next(1, 9)];
+            rnd.NextBytes(d);
+            ops[i] = new Op(from + rnd.NextInt64((to - from - d.Length) / 512) * 512, d);
+        }
+        return ops;
+    }
+
+    [Fact]
+    public void RefcountTableGrowth_CrashAtAnyWrite_LeavesNoCorruption()
+    {
+        var (image, guest) = Prefilled(16 * MiB, 7 * MiB + 768 * 1024);
+        Assert.True(image.Length is > 7 * MiB and < 8 * MiB, $"prefilled file is {image.Length} bytes");
+        var ops = ScatteredWrites(60, 8 * MiB, 16 * MiB, 5);
+        CrashEverywhere(image, guest, ops, headerFields: [48], stride: 37, window: 12);
+    }
+
+    [Fact]
+    public void L1Relocation_CrashAtAnyWrite_LeavesNoCorruption()
+    {
+        var (image, guest) = Prefilled(2 * MiB, MiB);
+        // Growing to 8 MiB moves the L1 table (64 -> 256 entries, 1 -> 4 clusters); writes past the old end use it;
+        // the second growth moves it again.
+        var ops = new List<Op> { new(0, null, 8 * MiB) };
+        ops.AddRange(ScatteredWrites(20, MiB, 8 * MiB, 6));
+        ops.Add(new Op(0, null, 12 * MiB));
+        ops.AddRange(ScatteredWrites(10, 4 * MiB, 12 * MiB, 7));
+        CrashEverywhere(image, guest, ops.ToArray(), headerFields: [36], stride: 23, window: 8);
+    }
+}
