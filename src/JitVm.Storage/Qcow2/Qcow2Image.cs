@@ -47,6 +47,7 @@ public sealed class Qcow2Image : DiskImage
     readonly Dictionary<long, ulong[]> l2Cache = [];
     int l2CacheLimit;
     ulong inflatedEntry;
+    bool dirty;
     byte[]? inflated, zeroCluster, cowBuffer;
     bool disposed;
 
@@ -245,8 +246,7 @@ public sealed class Qcow2Image : DiskImage
             if ((incompatible & 16) != 0) throw Bad("incompatible_features: extended L2 entries are not supported");
             if ((incompatible & 2) != 0 && !readOnly)
                 throw Bad("incompatible_features: the image is marked corrupt; open it read-only or repair it with 'qemu-img check -r all'");
-            if ((incompatible & 1) != 0 && !readOnly)
-                throw Bad("incompatible_features: dirty bit set (refcounts may be stale after an unclean shutdown); repair with 'qemu-img check -r all' or open read-only");
+            dirty = (incompatible & 1) != 0;
         }
 
         ulong sz = U64(24);
@@ -338,13 +338,6 @@ public sealed class Qcow2Image : DiskImage
         fileEnd = (fileLen + clusterSize - 1) & ~(clusterSize - 1);
         l2CacheLimit = (int)Math.Max(4, (16L << 20) / clusterSize);
 
-        if (!readOnly && version == 3 && autoclear != 0)
-        {
-            // Unknown/unsupported autoclear features (e.g. bitmaps) become stale once we write: clear them (spec).
-            Span<byte> zero = stackalloc byte[8];
-            file.Write(88, zero);
-        }
-
         if (bOff != 0)
         {
             if (bSize == 0 || bSize > MaxBackingNameLength) throw Bad($"backing_file_size: {bSize} is invalid (1..{MaxBackingNameLength})");
@@ -370,6 +363,141 @@ public sealed class Qcow2Image : DiskImage
                 throw new ImageFormatException($"backing file '{resolved}': cannot open: {e.Message}", e);
             }
         }
+
+        if (readOnly) return;
+        if (version == 3 && autoclear != 0)
+        {
+            // Unknown/unsupported autoclear features (e.g. bitmaps) become stale once we write: clear them (spec).
+            Span<byte> zero = stackalloc byte[8];
+            file.Write(88, zero);
+        }
+        if (dirty)
+        {
+            try
+            {
+                RebuildRefcounts();
+            }
+            catch (InvalidDataException e)
+            {
+                throw Bad($"incompatible_features: dirty bit set and the refcounts cannot be rebuilt: {e.Message}; repair with 'qemu-img check -r all'");
+            }
+            BinaryPrimitives.WriteUInt64BigEndian(hdr.AsSpan(72), incompatible & ~1UL);
+            file.Write(72, hdr.AsSpan(72, 8)); // refcounts are consistent again: clear the dirty bit
+            file.Flush();
+            dirty = false;
+        }
+    }
+
+    /// <summary>
+    /// After an unclean shutdown with lazy refcounts (the dirty bit): counts every reference from the header, L1 and L2
+    /// tables and data and compressed clusters, and writes a fresh refcount structure (blocks, then table) at the end of
+    /// the file; after a sync the header is switched to it and the COPIED flags are made to agree. The old table and
+    /// blocks become unreferenced clusters with refcount 0. The caller clears the dirty bit last, so a crash in the
+    /// middle only means rebuilding again.
+    /// </summary>
+    void RebuildRefcounts()
+    {
+        long fileLen = file.Length;
+        long nClusters = (fileLen + clusterSize - 1) >> clusterBits;
+        var refs = new int[nClusters];
+        var exclusive = new bool[nClusters]; // referenced as metadata or a data cluster (not shareable, no snapshots)
+        void Ref(long off, long len, string what, bool compressed = false)
+        {
+            if (off < 0 || off >= fileLen || (!compressed && (off & (clusterSize - 1)) != 0))
+                throw new InvalidDataException($"{what} at 0x{off:x} is unaligned or outside the file");
+            for (long c = off >> clusterBits; c <= (off + len - 1) >> clusterBits && c < nClusters; c++)
+            {
+                refs[c]++;
+                exclusive[c] |= !compressed;
+                if (exclusive[c] && refs[c] > 1) throw new InvalidDataException($"{what} at 0x{off:x}: cluster {c} is referenced more than once");
+            }
+        }
+        Ref(0, clusterSize, "header");
+        if (l1.Length > 0) Ref(l1Offset, l1.Length * 8L, "L1 table");
+        for (long i = 0; i < l1.Length; i++)
+        {
+            long l2 = (long)(l1[i] & OffsetMask);
+            if (l2 == 0) continue;
+            Ref(l2, clusterSize, $"L2 table (L1 entry {i})");
+            var t = LoadL2(l2);
+            foreach (ulong e in t)
+            {
+                if ((e & CompressedFlag) != 0)
+                {
+                    var (co, cl) = CompressedExtent(e);
+                    Ref(co, cl, $"compressed cluster (L1 entry {i})", compressed: true);
+                }
+                else if ((e & OffsetMask) != 0) Ref((long)(e & OffsetMask), clusterSize, $"data cluster (L1 entry {i})");
+            }
+        }
+
+        // The new structure: blocks for table entries 0..blocks-1, then the table, from the end of the file on.
+        long start = fileEnd >> clusterBits;
+        long entriesPerCluster = clusterSize / 8, blocks = 1, tableClusters = 1;
+        for (int guard = 0; ; guard++)
+        {
+            if (guard > 64) throw new InvalidDataException("refcount structure size does not converge");
+            long needBlocks = (start + blocks + tableClusters + rbEntries - 1) / rbEntries;
+            long needTable = (needBlocks + entriesPerCluster - 1) / entriesPerCluster;
+            if (needBlocks <= blocks && needTable <= tableClusters) break;
+            blocks = Math.Max(blocks, needBlocks);
+            tableClusters = Math.Max(tableClusters, needTable);
+        }
+        if (tableClusters * clusterSize > MaxRefTableBytes)
+            throw new InvalidDataException($"the refcount table would exceed {MaxRefTableBytes} bytes");
+        long end = start + blocks + tableClusters;
+        var newTable = new ulong[tableClusters * entriesPerCluster];
+        var block = new byte[clusterSize];
+        for (long k = 0; k < blocks; k++)
+        {
+            block.AsSpan().Clear();
+            for (long c = k * rbEntries; c < Math.Min((k + 1) * rbEntries, end); c++)
+            {
+                int v = c < nClusters ? refs[c] : c >= start ? 1 : 0;
+                if (v > ushort.MaxValue) throw new InvalidDataException($"cluster {c} has more than {ushort.MaxValue} references");
+                BinaryPrimitives.WriteUInt16BigEndian(block.AsSpan((int)((c - k * rbEntries) * 2)), (ushort)v);
+            }
+            long at = (start + k) << clusterBits;
+            file.Write(at, block);
+            newTable[k] = (ulong)at;
+        }
+        var tableBytes = new byte[tableClusters * clusterSize];
+        for (int i = 0; i < newTable.Length; i++) BinaryPrimitives.WriteUInt64BigEndian(tableBytes.AsSpan(i * 8), newTable[i]);
+        long tableOffset = (start + blocks) << clusterBits;
+        file.Write(tableOffset, tableBytes);
+        file.Flush();
+
+        Span<byte> hdr = stackalloc byte[12];
+        BinaryPrimitives.WriteUInt64BigEndian(hdr, (ulong)tableOffset);
+        BinaryPrimitives.WriteUInt32BigEndian(hdr[8..], (uint)tableClusters);
+        file.Write(48, hdr);
+        file.Flush();
+        refTable = newTable;
+        refTableOffset = tableOffset;
+        fileEnd = end << clusterBits;
+
+        // COPIED flags: set exactly where the refcount is 1 (no snapshots here, so that is every unshared cluster).
+        for (long i = 0; i < l1.Length; i++)
+        {
+            long l2 = (long)(l1[i] & OffsetMask);
+            if (l2 == 0) continue;
+            ulong want = (ulong)l2 | (refs[l2 >> clusterBits] == 1 ? CopiedFlag : 0) | (l1[i] & ~(OffsetMask | CopiedFlag));
+            if (want != l1[i])
+            {
+                WriteU64(l1Offset + i * 8, want);
+                l1[i] = want;
+            }
+            var t = LoadL2(l2);
+            for (int j = 0; j < t.Length; j++)
+            {
+                ulong e = t[j];
+                long host = (long)(e & OffsetMask);
+                if ((e & CompressedFlag) != 0 || host == 0) continue;
+                ulong we = refs[host >> clusterBits] == 1 ? e | CopiedFlag : e & ~CopiedFlag;
+                if (we != e) SetL2(l2, t, j, we);
+            }
+        }
+        file.Flush();
     }
 
     static DiskImage DefaultOpen(string p, bool ro, string? fmt) => fmt switch
