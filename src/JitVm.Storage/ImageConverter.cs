@@ -200,9 +200,12 @@ public sealed class ImageConverter
         targetFormat = NormalizeFormat(targetFormat);
         if (options?.BackingFile is not null)
             throw new ArgumentException("convert does not create a target with a backing file");
-        if (SamePath(sourcePath, targetPath))
-            throw new ArgumentException($"the source and the target are the same file '{sourcePath}'");
         using var source = Open(sourcePath, sourceFormat, readOnly: true);
+        for (var img = source; img is not null; img = img.Backing)
+            if (SamePath(img.Path, targetPath))
+                throw new ArgumentException(img == source
+                    ? $"the source and the target are the same file '{sourcePath}'"
+                    : $"the target '{targetPath}' is a backing file of the source");
         if (source.Format == "raw")
         {
             // RawImage hides a trailing partial sector; a converted copy would silently lose it.
@@ -210,18 +213,20 @@ public sealed class ImageConverter
             if (fileLength != source.Length)
                 throw new ImageFormatException($"raw image size: '{sourcePath}' is {fileLength} bytes, not a whole number of 512-byte sectors; the last {fileLength - source.Length} bytes would be lost");
         }
-        DeleteExisting(targetPath);
-        bool done = false;
+        DiskImage? target = null;
         try
         {
-            using var target = Create(targetFormat, targetPath, source.Length, options);
+            target = Create(targetFormat, targetPath, source.Length, options, replace: true);
             var result = Copy(source, target, targetReadsAsZero: true, cancel);
-            done = true;
+            target.Dispose();
             return result;
         }
-        finally
+        catch when (target is not null)
         {
-            if (!done) TryDelete(targetPath);
+            // A partly written target is of no use: remove it (a target that was never created is left alone).
+            target.Dispose();
+            TryDelete(targetPath);
+            throw;
         }
     }
 
@@ -283,12 +288,13 @@ public sealed class ImageConverter
 
     /// <summary>
     /// Creates an image of exactly <paramref name="size"/> bytes (a positive multiple of 512) and opens it
-    /// read-write. Fails if the file exists. A VHD keeps the exact size (a CHS geometry that cannot express it is
+    /// read-write. An existing file fails the call, or with <paramref name="replace"/> is deleted once the arguments
+    /// have been checked (as qemu-img does; never when it is the backing file itself). A VHD keeps the exact size (a CHS geometry that cannot express it is
     /// replaced by the maximum one, which tells readers to use the footer's size); sizes a VHD cannot hold are
     /// refused rather than rounded.
     /// </summary>
     /// <exception cref="ArgumentException">A bad size, option or backing file.</exception>
-    public static DiskImage Create(string format, string path, long size, ImageCreateOptions? options = null)
+    public static DiskImage Create(string format, string path, long size, ImageCreateOptions? options = null, bool replace = false)
     {
         options ??= new ImageCreateOptions();
         format = NormalizeFormat(format);
@@ -311,6 +317,7 @@ public sealed class ImageConverter
             if (detected == "vpc")
                 throw new ArgumentException($"backing file '{b}': a qcow2 image can only have a raw or qcow2 backing file here");
         }
+        if (replace) DeleteExisting(path);
         return DiskImages.Create(format, path, size, options.BackingFile, format == "vpc" ? (options.VhdFixed ? "fixed" : "dynamic") : null,
             options.ClusterSize ?? 0, format == "qcow2" ? options.Qcow2Version : 3);
     }
@@ -361,7 +368,7 @@ public sealed class ImageConverter
     }
 
     /// <summary>Deletes a file that exists (the target of create/convert is replaced, as qemu-img does).</summary>
-    public static void DeleteExisting(string path)
+    static void DeleteExisting(string path)
     {
         if (Directory.Exists(path)) throw new IOException($"'{path}' is a directory");
         if (File.Exists(path)) File.Delete(path);

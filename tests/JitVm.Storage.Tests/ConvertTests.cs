@@ -118,6 +118,11 @@ public sealed class ConvertTests : IDisposable
         var e = Assert.Throws<ArgumentException>(() => new ImageConverter().Convert(t.P("huge.qcow2"), null, t.P("huge.vhd"), "vpc"));
         Assert.Contains("VHD cannot hold", e.Message);
         Assert.False(File.Exists(t.P("huge.vhd")));
+
+        // A file already at the target's path is left alone when the conversion is refused before it starts.
+        File.WriteAllBytes(t.P("kept.vhd"), [1, 2, 3]);
+        Assert.Throws<ArgumentException>(() => new ImageConverter().Convert(t.P("huge.qcow2"), null, t.P("kept.vhd"), "vpc"));
+        Assert.Equal([1, 2, 3], File.ReadAllBytes(t.P("kept.vhd")));
     }
 
     [Fact]
@@ -136,6 +141,12 @@ public sealed class ConvertTests : IDisposable
         File.WriteAllBytes(t.P("self.raw"), ImgTools.Pattern(8192, 1));
         var before = ImgTools.Sha256(t.P("self.raw"));
         Assert.Throws<ArgumentException>(() => new ImageConverter().Convert(t.P("self.raw"), null, t.P("./self.raw"), "qcow2"));
+        Assert.Equal(before, ImgTools.Sha256(t.P("self.raw")));
+
+        // Nor is the source's backing file.
+        using (ImageConverter.Create("qcow2", t.P("top.qcow2"), 8192, new ImageCreateOptions { BackingFile = "self.raw" })) { }
+        var e = Assert.Throws<ArgumentException>(() => new ImageConverter().Convert(t.P("top.qcow2"), null, t.P("self.raw"), "raw"));
+        Assert.Contains("backing file of the source", e.Message);
         Assert.Equal(before, ImgTools.Sha256(t.P("self.raw")));
     }
 

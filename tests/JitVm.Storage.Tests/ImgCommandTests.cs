@@ -183,6 +183,17 @@ public sealed class ImgCommandTests : IDisposable
     }
 
     [Fact]
+    public void AnImageIsNeverReplacedByAnOverlayOfItself()
+    {
+        Assert.Equal(0, t.Jitvm("img", "create", "-q", "-f", "qcow2", "self.qcow2", "1M").Exit);
+        var before = ImgTools.Sha256(t.P("self.qcow2"));
+        ImgTools.AssertCleanError(t.Jitvm("img", "create", "-f", "qcow2", "-b", "self.qcow2", "self.qcow2"), 1, "the image itself");
+        Assert.Equal(before, ImgTools.Sha256(t.P("self.qcow2")));
+        ImgTools.AssertCleanError(t.Jitvm("img", "create", "-f", "qcow2", "-b", "self.qcow2", "-F", "raw", "o.qcow2"), 1, "is qcow2, not raw");
+        Assert.False(File.Exists(t.P("o.qcow2")));
+    }
+
+    [Fact]
     public void MalformedImagesAreReportedByFieldNotByStackTrace()
     {
         var header = new byte[4096];
@@ -212,7 +223,7 @@ public sealed class ImgCommandTests : IDisposable
     public void InfoJsonAgreesWithQemuImgOnImagesQemuImgMade(string format, string[] options)
     {
         t.QemuOk("create", "-f", "raw", t.P("base.raw"), "6M");
-        string file = t.P("made." + format);
+        string file = t.P("made 'ü'." + format);   // printed as it is in JSON, as qemu-img does
         t.QemuOk(["create", "-f", format, .. options, file, "10M"]);
         // qemu-img probes a fixed VHD (no footer copy at offset 0) as raw: name the format for both.
         var ours = t.Jitvm("img", "info", "--output=json", "-f", format, file);
@@ -228,6 +239,30 @@ public sealed class ImgCommandTests : IDisposable
         if (format == "qcow2")
             Assert.Equal(q.GetProperty("format-specific").GetProperty("data").GetProperty("compat").GetString(),
                          a.GetProperty("format-specific").GetProperty("data").GetProperty("compat").GetString());
+    }
+
+    [Theory]
+    [InlineData(1UL, true, false)]
+    [InlineData(2UL, false, true)]
+    [InlineData(3UL, true, true)]
+    public void InfoShowsTheDirtyAndCorruptBitsAsQemuImg(ulong incompatible, bool dirty, bool corrupt)
+    {
+        string file = t.P("flags.qcow2");
+        t.QemuOk("create", "-q", "-f", "qcow2", file, "1M");
+        using (var f = File.Open(file, FileMode.Open))
+        {
+            var b = new byte[8];
+            BinaryPrimitives.WriteUInt64BigEndian(b, incompatible);
+            f.Position = 72;                                   // incompatible_features
+            f.Write(b);
+        }
+        var ours = ImgTools.Json(t.Jitvm("img", "info", "--json", "flags.qcow2").Out);
+        var theirs = ImgTools.Json(t.QemuOk("info", "--output=json", file));
+        Assert.Equal(dirty, ours.GetProperty("dirty-flag").GetBoolean());
+        Assert.Equal(theirs.GetProperty("dirty-flag").GetBoolean(), ours.GetProperty("dirty-flag").GetBoolean());
+        bool Corrupt(System.Text.Json.JsonElement e) => e.GetProperty("format-specific").GetProperty("data").GetProperty("corrupt").GetBoolean();
+        Assert.Equal(corrupt, Corrupt(ours));
+        Assert.Equal(Corrupt(theirs), Corrupt(ours));
     }
 
     [Fact]

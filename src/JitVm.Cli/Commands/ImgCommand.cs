@@ -27,6 +27,14 @@ internal static class ImgCommand
         return cmd;
     }
 
+    /// <summary>qemu-img's JSON layout: four-space indentation, file names printed as they are (no \uXXXX for quotes or non-ASCII).</summary>
+    static readonly JsonWriterOptions JsonOptions = new()
+    {
+        Indented = true,
+        IndentSize = 4,
+        Encoder = System.Text.Encodings.Web.JavaScriptEncoder.UnsafeRelaxedJsonEscaping,
+    };
+
     static Option<string?> FormatOption(string name, string description) => new(name) { Description = description };
 
     static Option<string[]> CreateOptions() => new("-o")
@@ -80,8 +88,7 @@ internal static class ImgCommand
 
         if (!quiet) Console.WriteLine(FormattingLine(file, format, size, opts));
         long rounded = (size + 511) & ~511L; // as qemu-img: whole sectors
-        ImageConverter.DeleteExisting(file);
-        using (ImageConverter.Create(format, file, rounded, opts)) { }
+        using (ImageConverter.Create(format, file, rounded, opts, replace: true)) { }
         return 0;
     }
 
@@ -140,7 +147,7 @@ internal static class ImgCommand
         if (json)
         {
             using var stdout = Console.OpenStandardOutput();
-            using (var w = new Utf8JsonWriter(stdout, new JsonWriterOptions { Indented = true, IndentSize = 4 }))
+            using (var w = new Utf8JsonWriter(stdout, JsonOptions))
             {
                 if (backingChain) w.WriteStartArray();
                 foreach (var f in facts) WriteInfoJson(w, f);
@@ -307,7 +314,7 @@ internal static class ImgCommand
         if (json)
         {
             using var stdout = Console.OpenStandardOutput();
-            using (var w = new Utf8JsonWriter(stdout, new JsonWriterOptions { Indented = true, IndentSize = 4 }))
+            using (var w = new Utf8JsonWriter(stdout, JsonOptions))
             {
                 w.WriteStartObject();
                 if (result.Corruptions > 0) w.WriteNumber("corruptions", result.Corruptions);
