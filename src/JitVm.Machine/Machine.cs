@@ -170,7 +170,14 @@ public sealed class Machine
         Cmos.UpdateChecksum();
         if (config.Kernel is { } kernel)
         {
-            KernelImage = MultibootImage.Parse(kernel.Image);
+            // A bzImage (boot flag and "HdrS") boots through the Linux protocol; anything else must be Multiboot.
+            if (LinuxImage.Probe(kernel.Image))
+            {
+                LinuxKernel = LinuxImage.Parse(kernel.Image);
+                if (kernel.Modules is { Count: > 1 })
+                    throw new KernelLoadException($"a Linux kernel takes one initrd; {kernel.Modules.Count} files were given");
+            }
+            else KernelImage = MultibootImage.Parse(kernel.Image);
             BootKernel();
         }
     }
@@ -180,14 +187,19 @@ public sealed class Machine
     /// <summary>How much of the firmware image appears below 1 MiB (0xE0000–0xFFFFF).</summary>
     const int LowRomMax = 128 * 1024;
 
-    /// <summary>The Multiboot kernel this machine boots (null: it starts the firmware).</summary>
+    /// <summary>The Multiboot kernel this machine boots (null: it starts the firmware or a Linux kernel).</summary>
     public MultibootImage? KernelImage { get; }
+
+    /// <summary>The Linux kernel this machine boots (null: it starts the firmware or a Multiboot kernel).</summary>
+    public LinuxImage? LinuxKernel { get; }
 
     /// <summary>Loads the kernel and enters it, as a boot loader would after the firmware (at power-on and after each reset).</summary>
     void BootKernel()
     {
         var k = config.Kernel!;
-        MultibootLoader.Boot(KernelImage!, k.Image, k.CommandLine, k.Modules ?? [], Memory, Cpu, romRanges);
+        if (LinuxKernel is not null)
+            LinuxLoader.Boot(LinuxKernel, k.Image, k.CommandLine, k.Modules is { Count: 1 } m ? m[0].Data : default, Memory, Cpu, romRanges);
+        else MultibootLoader.Boot(KernelImage!, k.Image, k.CommandLine, k.Modules ?? [], Memory, Cpu, romRanges);
     }
 
     /// <summary>The RTC's power-on time in deterministic mode when none is configured.</summary>
@@ -286,7 +298,7 @@ public sealed class Machine
         Serial.Reset();
         Serial2.Reset();
         ResetControl.Reset();
-        if (KernelImage is not null) BootKernel();
+        if (config.Kernel is not null) BootKernel();
     }
 
     /// <summary>Runs the guest until it halts for good, exits, shuts down or hits a configured limit.</summary>
@@ -351,7 +363,13 @@ public sealed class Machine
                     continue;
                 }
                 // Nothing can wake the CPU (no timer armed, or interrupts disabled).
-                if (config.ExitOnHalt || interruptible) { reason = ExitReason.Halt; break; }
+                if (config.ExitOnHalt || interruptible)
+                {
+                    reason = ExitReason.Halt;
+                    Log.Information("halted at {Cs:X4}:{Eip:X8} with interrupts {State}", Cpu.Seg[SegReg.CS].Selector, Cpu.Eip,
+                        interruptible ? "enabled and no timer armed" : "disabled");
+                    break;
+                }
                 if (config.MaxSeconds is null)
                 {
                     reason = ExitReason.Halt;

@@ -21,9 +21,9 @@ internal static class RunCommand
         var cpu = GlobalOptions.CpuOption("pentium", "CPU model");
         var memory = new Option<string>("--memory") { Description = "Guest RAM, e.g. 16M, 64M, 1G", DefaultValueFactory = _ => "16M" };
         var rom = new Option<FileInfo?>("--bios") { Description = "Firmware image of 64, 128 or 256 KiB, mapped to end at 1 MiB and at 4 GiB (default: the built-in demo ROM)" };
-        var kernel = new Option<FileInfo?>("--kernel") { Description = "Boot a Multiboot v1 kernel (ELF32, or with the header's address fields) directly, as QEMU's -kernel does" };
+        var kernel = new Option<FileInfo?>("--kernel") { Description = "Boot a Linux bzImage (32-bit boot protocol) or a Multiboot v1 kernel (ELF32, or with the header's address fields) directly, as QEMU's -kernel does" };
         var append = new Option<string>("--append") { Description = "Kernel command line (with --kernel)", DefaultValueFactory = _ => "" };
-        var initrd = new Option<string?>("--initrd") { Description = "Multiboot modules (with --kernel): \"FILE [ARGS][,FILE [ARGS]...]\" as QEMU's -initrd (,, is a literal comma)" };
+        var initrd = new Option<string?>("--initrd") { Description = "With --kernel: a Linux kernel's initial ramdisk FILE, or Multiboot modules \"FILE [ARGS][,FILE [ARGS]...]\" as QEMU's -initrd (,, is a literal comma)" };
         var serial = new Option<string>("--serial") { Description = "COM1 output: stdio, file:PATH or none", DefaultValueFactory = _ => "stdio" };
         var serial2 = new Option<string>("--serial2") { Description = "COM2 output: stdio, file:PATH or none", DefaultValueFactory = _ => "none" };
         var exitOnHalt = new Option<bool?>("--exit-on-halt") { Description = "HLT with interrupts disabled ends the run (default: on for the built-in ROM, off with --bios)" };
@@ -205,11 +205,17 @@ internal static class RunCommand
         try
         {
             byte[] bytes = File.ReadAllBytes(path);
-            foreach (string entry in SplitModules(initrd))
+            // A Linux kernel takes one initrd file (QEMU's -initrd FILE); a Multiboot kernel a list of modules.
+            if (JitVm.Machine.Boot.LinuxImage.Probe(bytes))
             {
-                string file = entry.Split(' ', 2)[0];
-                modules.Add(new BootModule(File.ReadAllBytes(file), entry));
+                if (!string.IsNullOrEmpty(initrd)) modules.Add(new BootModule(File.ReadAllBytes(initrd), initrd));
             }
+            else
+                foreach (string entry in SplitModules(initrd))
+                {
+                    string file = entry.Split(' ', 2)[0];
+                    modules.Add(new BootModule(File.ReadAllBytes(file), entry));
+                }
             image = new KernelImage(bytes, commandLine, modules);
             return true;
         }

@@ -32,8 +32,8 @@ public static class MultibootLoader
     public const ushort CodeSelector = 0x08, DataSelector = 0x10;
 
     /// <summary>The end of conventional memory; [LowMemoryEnd, 1 MiB) is the legacy video/ROM hole.</summary>
-    public const uint LowMemoryEnd = 0xA0000;
-    const uint HighMemoryStart = 0x100000;
+    public const uint LowMemoryEnd = BootSupport.LowMemoryEnd;
+    const uint HighMemoryStart = BootSupport.HighMemoryStart;
 
     /// <summary>Multiboot information flags (spec 3.3).</summary>
     public const uint InfoMemory = 1 << 0, InfoCommandLine = 1 << 2, InfoModules = 1 << 3, InfoMemoryMap = 1 << 6,
@@ -88,23 +88,23 @@ public static class MultibootLoader
         // Kernel and modules.
         foreach (var seg in image.Segments)
         {
-            Copy(memory, seg.Address, file.Slice((int)seg.FileOffset, (int)seg.FileSize));
-            Zero(memory, seg.Address + seg.FileSize, seg.MemorySize - seg.FileSize);
+            BootSupport.Copy(memory, seg.Address, file.Slice((int)seg.FileOffset, (int)seg.FileSize));
+            BootSupport.Zero(memory, seg.Address + seg.FileSize, seg.MemorySize - seg.FileSize);
         }
-        for (int i = 0; i < modules.Count; i++) Copy(memory, placed[i].Start, modules[i].Data);
+        for (int i = 0; i < modules.Count; i++) BootSupport.Copy(memory, placed[i].Start, modules[i].Data);
 
         // Boot area: GDT, information structure, loader name, memory map, module list, strings.
-        Zero(memory, GdtAddress, BootAreaEnd - GdtAddress);
-        WriteGdt(memory);
+        BootSupport.Zero(memory, GdtAddress, BootAreaEnd - GdtAddress);
+        BootSupport.WriteFlatGdt(memory, GdtAddress, CodeSelector, DataSelector);
         memory.WriteBytes(StringsAddress, strings.ToArray());
         memory.WriteBytes(LoaderNameAddress, Encoding.ASCII.GetBytes(LoaderName + "\0"));
-        var map = MemoryMap(ram, reserved);
+        var map = BootSupport.MemoryMap(ram, reserved);
         for (int i = 0; i < map.Count; i++)
         {
             uint e = MemoryMapAddress + (uint)i * 24;
             memory.Write32(e, 20);                                  // size of the entry, not counting this field
-            Write64(memory, e + 4, map[i].Base);
-            Write64(memory, e + 12, map[i].Length);
+            BootSupport.Write64(memory, e + 4, map[i].Base);
+            BootSupport.Write64(memory, e + 12, map[i].Length);
             memory.Write32(e + 20, map[i].Type);
         }
         for (int i = 0; i < modules.Count; i++)
@@ -128,7 +128,10 @@ public static class MultibootLoader
         memory.Write32(InfoAddress + 48, MemoryMapAddress);         // mmap_addr
         memory.Write32(InfoAddress + 64, LoaderNameAddress);        // boot_loader_name
 
-        EnterProtectedMode(cpu, image.Entry);
+        BootSupport.EnterFlatProtectedMode(cpu, image.Entry, GdtAddress, DataSelector + 7, CodeSelector, DataSelector);
+        cpu.Eax = BootMagic;
+        cpu.Ebx = InfoAddress;
+        cpu.Esp = InitialStack;
     }
 
     /// <summary>A segment or module must lie in RAM outside the boot area and the legacy hole [640 KiB, 1 MiB).</summary>
@@ -153,80 +156,5 @@ public static class MultibootLoader
         foreach (var (b, l) in reserved.OrderBy(r => r.Base)) map.Add((b, l, 2));
         if (ram > HighMemoryStart) map.Add((HighMemoryStart, ram - HighMemoryStart, 1));
         return map.OrderBy(e => e.Base).ToList();
-    }
-
-    /// <summary>Null descriptor, flat 4 GiB code (execute/read, 32-bit) and data (read/write), accessed bits set as the loads would.</summary>
-    static void WriteGdt(PhysicalMemory memory)
-    {
-        Write64(memory, GdtAddress + 0, 0);
-        Write64(memory, GdtAddress + CodeSelector, 0x00CF9B00_0000FFFFUL);
-        Write64(memory, GdtAddress + DataSelector, 0x00CF9300_0000FFFFUL);
-    }
-
-    /// <summary>
-    /// The machine state at the entry point (spec 3.2): EAX = 2BADB002h, EBX = the information structure, flat
-    /// 32-bit CS and DS/ES/FS/GS/SS, A20 on, CR0.PE = 1 and PG = 0, EFLAGS with VM and IF clear. Where the spec
-    /// says "undefined" we pick: GDTR points at our GDT, IDTR is empty (limit 0: any exception before the kernel
-    /// loads an IDT is a triple fault), ESP = <see cref="InitialStack"/>, other general registers 0.
-    /// </summary>
-    static void EnterProtectedMode(Processor cpu, uint entry)
-    {
-        cpu.A20Enabled = true;
-        cpu.Gdtr = new DescriptorTableRegister { Base = GdtAddress, Limit = 3 * 8 - 1 };
-        cpu.Idtr = new DescriptorTableRegister { Base = 0, Limit = 0 };
-        // Caches on, as a BIOS leaves them; PE set, PG clear.
-        cpu.WriteCr0((cpu.Cr0 & ~(Processor.Cr0PG | Processor.Cr0CD | Processor.Cr0NW)) | Processor.Cr0PE);
-        const ushort code = Segment.AttrPresent | Segment.AttrS | Segment.AttrCode | Segment.AttrWritable | Segment.AttrAccessed |
-                            Segment.AttrDb | Segment.AttrG;
-        const ushort data = Segment.AttrPresent | Segment.AttrS | Segment.AttrWritable | Segment.AttrAccessed | Segment.AttrDb | Segment.AttrG;
-        for (int s = 0; s < 6; s++)
-        {
-            bool isCode = s == SegReg.CS;
-            cpu.LoadRealModeSegmentFull(s, isCode ? CodeSelector : DataSelector, 0, 0xFFFFFFFF, isCode ? code : data);
-        }
-        cpu.SetEflags(0x2);
-        cpu.Gpr = default;
-        cpu.Eax = BootMagic;
-        cpu.Ebx = InfoAddress;
-        cpu.Esp = InitialStack;
-        cpu.Eip = entry;
-        cpu.UpdateMemoryPrivilege();
-        cpu.ExitBlock = true;
-    }
-
-    /// <summary>Zeroes guest RAM (see <see cref="Copy"/>).</summary>
-    static void Zero(PhysicalMemory memory, uint at, uint length) => Copy(memory, at, default, length);
-
-    /// <summary>
-    /// Writes <paramref name="src"/> (or zeroes when it is empty and <paramref name="zeroLength"/> is given) into guest
-    /// RAM. Pages that hold no decoded code are written straight into the host array, as the TLB's write path would;
-    /// others go through <see cref="PhysicalMemory.WriteBytes"/>, which invalidates the code they hold.
-    /// </summary>
-    static void Copy(PhysicalMemory memory, uint at, ReadOnlySpan<byte> src, uint zeroLength = 0)
-    {
-        uint length = src.IsEmpty ? zeroLength : (uint)src.Length;
-        uint done = 0;
-        while (done < length)
-        {
-            uint addr = at + done;
-            uint n = Math.Min(length - done, PhysicalMemory.PageSize - (addr & PhysicalMemory.PageMask));
-            ReadOnlySpan<byte> part = src.IsEmpty ? default : src.Slice((int)done, (int)n);
-            if (memory.IsDirectlyWritable(addr))
-            {
-                var dest = memory.Backing.AsSpan(memory.HostOffset(addr) + (int)(addr & PhysicalMemory.PageMask), (int)n);
-                if (src.IsEmpty) dest.Clear();
-                else part.CopyTo(dest);
-            }
-            else if (src.IsEmpty) memory.WriteBytes(addr, new byte[n]);
-            else memory.WriteBytes(addr, part);
-            done += n;
-        }
-    }
-
-    static void Write64(PhysicalMemory memory, uint at, ulong value)
-    {
-        Span<byte> b = stackalloc byte[8];
-        BinaryPrimitives.WriteUInt64LittleEndian(b, value);
-        memory.WriteBytes(at, b);
     }
 }
