@@ -16,7 +16,10 @@ public sealed record CpuidInfo(string Vendor, int Family, int Model, int Steppin
     /// <summary>CPUID.1:EDX bits this emulator implements and may advertise.</summary>
     public const uint FeatureFpu = 1u << 0, FeatureVme = 1u << 1, FeatureDe = 1u << 2, FeaturePse = 1u << 3,
         FeatureTsc = 1u << 4, FeatureMsr = 1u << 5, FeatureCx8 = 1u << 8, FeatureSep = 1u << 11,
-        FeaturePge = 1u << 13, FeatureCmov = 1u << 15;
+        FeaturePge = 1u << 13, FeatureCmov = 1u << 15, FeatureFxsr = 1u << 24;
+
+    /// <summary>CPUID.1:ECX.SSE3 (FISTTP among others); no preset has it.</summary>
+    public const uint FeatureEcxSse3 = 1u << 0;
 
     /// <summary>The EAX value of leaf 1: stepping, model, family.</summary>
     public uint Signature => (uint)((Family & 0xF) << 8 | (Model & 0xF) << 4 | (Stepping & 0xF));
@@ -41,6 +44,12 @@ public sealed record CpuModel
     public CpuidInfo? Cpuid { get; init; }
 
     public bool Is286 => Generation == CpuGeneration.I286;
+
+    /// <summary>
+    /// An x87 FPU is present: on CPUID models when CPUID.1:EDX.FPU says so (a 486SX is <c>486,features=-fpu</c>).
+    /// The 286 and 386 presets model a board without a 287/387: the escape opcodes do nothing.
+    /// </summary>
+    public bool HasFpu => ((Cpuid?.FeaturesEdx ?? 0) & CpuidInfo.FeatureFpu) != 0;
 
     public override string ToString() => Name;
 
@@ -69,31 +78,45 @@ public sealed record CpuModel
 
     public static readonly CpuModel I386 = new() { Name = "386", Generation = CpuGeneration.I386 };
 
-    // Presets advertise only what is implemented: FPU and VME are added as those features land (SEP and PGE arrive
-    // with a P6 preset).
+    // Presets advertise only what is implemented (no VME, MMX, MTRRs, machine checks or local APIC).
 
-    /// <summary>A late 486DX with CPUID (486s had no TSC or CMPXCHG8B).</summary>
+    /// <summary>A late 486DX with CPUID and its on-chip FPU (486s had no TSC or CMPXCHG8B).</summary>
     public static readonly CpuModel I486 = new()
     {
         Name = "486", Generation = CpuGeneration.I486,
-        Cpuid = new CpuidInfo("GenuineIntel", 4, 8, 0, 0, 0),
+        Cpuid = new CpuidInfo("GenuineIntel", 4, 8, 0, CpuidInfo.FeatureFpu, 0),
     };
 
-    /// <summary>A Pentium (P54C): debugging extensions, 4 MiB pages, TSC, MSRs, CMPXCHG8B.</summary>
+    /// <summary>A Pentium (P54C): FPU, debugging extensions, 4 MiB pages, TSC, MSRs, CMPXCHG8B.</summary>
     public static readonly CpuModel Pentium = new()
     {
         Name = "pentium", Generation = CpuGeneration.Pentium,
         Cpuid = new CpuidInfo("GenuineIntel", 5, 2, 5,
-            CpuidInfo.FeatureDe | CpuidInfo.FeaturePse | CpuidInfo.FeatureTsc | CpuidInfo.FeatureMsr | CpuidInfo.FeatureCx8, 0),
+            CpuidInfo.FeatureFpu | CpuidInfo.FeatureDe | CpuidInfo.FeaturePse | CpuidInfo.FeatureTsc | CpuidInfo.FeatureMsr |
+            CpuidInfo.FeatureCx8, 0),
     };
 
-    public static IReadOnlyList<CpuModel> Presets { get; } = [I286, I386, I486, Pentium];
+    /// <summary>
+    /// A P6-family CPU (Pentium II "Deschutes", family 6 model 5): the Pentium's features plus SYSENTER/SYSEXIT,
+    /// global pages, CMOVcc/FCMOVcc/FCOMI and FXSAVE/FXRSTOR. Its MMX, MTRRs, PAT, PSE-36, machine checks and local
+    /// APIC are not modelled, so not advertised.
+    /// </summary>
+    public static readonly CpuModel P6 = new()
+    {
+        Name = "p6", Generation = CpuGeneration.P6,
+        Cpuid = new CpuidInfo("GenuineIntel", 6, 5, 2,
+            CpuidInfo.FeatureFpu | CpuidInfo.FeatureDe | CpuidInfo.FeaturePse | CpuidInfo.FeatureTsc | CpuidInfo.FeatureMsr |
+            CpuidInfo.FeatureCx8 | CpuidInfo.FeatureSep | CpuidInfo.FeaturePge | CpuidInfo.FeatureCmov | CpuidInfo.FeatureFxsr, 0),
+    };
+
+    public static IReadOnlyList<CpuModel> Presets { get; } = [I286, I386, I486, Pentium, P6];
 
     /// <summary>CPUID.1:EDX features <see cref="Parse"/> can switch: the ones the emulator implements.</summary>
     public static IReadOnlyDictionary<string, uint> FeatureNames { get; } = new Dictionary<string, uint>(StringComparer.OrdinalIgnoreCase)
     {
-        ["de"] = CpuidInfo.FeatureDe, ["pse"] = CpuidInfo.FeaturePse, ["tsc"] = CpuidInfo.FeatureTsc, ["msr"] = CpuidInfo.FeatureMsr,
+        ["fpu"] = CpuidInfo.FeatureFpu, ["de"] = CpuidInfo.FeatureDe, ["pse"] = CpuidInfo.FeaturePse, ["tsc"] = CpuidInfo.FeatureTsc, ["msr"] = CpuidInfo.FeatureMsr,
         ["cx8"] = CpuidInfo.FeatureCx8, ["sep"] = CpuidInfo.FeatureSep, ["pge"] = CpuidInfo.FeaturePge, ["cmov"] = CpuidInfo.FeatureCmov,
+        ["fxsr"] = CpuidInfo.FeatureFxsr,
     };
 
     /// <summary>
@@ -149,7 +172,7 @@ public sealed record CpuModel
         return edx;
     }
 
-    /// <summary>Finds a preset by name ("286", "386", "486").</summary>
+    /// <summary>Finds a preset by name ("286", "386", "486", "pentium", "p6").</summary>
     public static CpuModel? FromName(string name) =>
         Presets.FirstOrDefault(m => string.Equals(m.Name, name, StringComparison.OrdinalIgnoreCase));
 }

@@ -11,21 +11,36 @@ public sealed partial class Processor
         Cr4PGE = 0x80, Cr4PCE = 0x100;
 
     /// <summary>
-    /// Time-stamp counter ticks per retired instruction: a rough cycles-per-instruction figure for 486/Pentium
-    /// class code. Guests calibrate the TSC against the PIT, so only its monotonic growth matters.
+    /// Time-stamp counter ticks per retired instruction when there is no clock: a rough cycles-per-instruction figure
+    /// for 486/Pentium class code. Guests calibrate the TSC against the PIT, so only its monotonic growth matters.
     /// </summary>
     public const int TscTicksPerInstruction = 2;
+
+    /// <summary>
+    /// Guest nanoseconds per time-stamp counter tick when the machine supplies <see cref="GuestTimeNs"/>: a 200 MHz
+    /// TSC, which is <see cref="TscTicksPerInstruction"/> ticks per instruction at the deterministic clock's default
+    /// 10 ns per instruction.
+    /// </summary>
+    public const long TscNanosecondsPerTick = 5;
 
     ulong tscBase;
 
     /// <summary>
-    /// The time-stamp counter (RDTSC, MSR 10h): derived from <see cref="InstructionCount"/>, so it never goes
-    /// backwards and costs nothing while nobody reads it. Writing it moves the base.
+    /// The machine's guest time in nanoseconds (its virtual clock: a function of the instruction count and of the time
+    /// skipped while halted in deterministic mode, host time in realtime mode). Null: the TSC counts instructions.
+    /// </summary>
+    public Func<long>? GuestTimeNs { get; set; }
+
+    ulong TscTicks => GuestTimeNs is { } now ? (ulong)(now() / TscNanosecondsPerTick) : (ulong)InstructionCount * TscTicksPerInstruction;
+
+    /// <summary>
+    /// The time-stamp counter (RDTSC, MSR 10h): guest time at 200 MHz, or the instruction count without a clock, so
+    /// it never goes backwards and costs nothing while nobody reads it. Writing it moves the base.
     /// </summary>
     public ulong TimeStampCounter
     {
-        get => (ulong)InstructionCount * TscTicksPerInstruction + tscBase;
-        set => tscBase = value - (ulong)InstructionCount * TscTicksPerInstruction;
+        get => TscTicks + tscBase;
+        set => tscBase = value - TscTicks;
     }
 
     /// <summary>

@@ -108,6 +108,7 @@ public sealed partial class Processor
         Cr2 = Cr3 = Cr4 = 0;
         TimeStampCounter = 0;
         ResetMsrs();
+        ResetFpu();
         Dr = default;
         Dr[6] = 0xFFFF0FF0;
         Dr[7] = 0x400;

@@ -104,6 +104,12 @@ public sealed class Machine
         });
         Pic.Attach(Io);
         Cpu.InterruptController = Pic;
+        // The x87's FERR# (pending unmasked exception, CR0.NE = 0) to IRQ 13 through the latch port F0h clears;
+        // the time-stamp counter runs on guest time.
+        CoprocessorError = new CoprocessorErrorLatch(Pic);
+        Io.Register(CoprocessorErrorLatch.Port, 1, CoprocessorError);
+        Cpu.FerrAsserted = CoprocessorError.Assert;
+        Cpu.GuestTimeNs = () => Clock.Now;
         Serial = new Uart16550(config.Serial, Pic, Uart16550.Com1Irq);
         Serial.Attach(Io, Uart16550.Com1);
         Serial2 = new Uart16550(config.Serial2, Pic, Uart16550.Com2Irq);
@@ -207,6 +213,7 @@ public sealed class Machine
 
     public VirtualClock Clock { get; }
     public Pic8259Pair Pic { get; }
+    public CoprocessorErrorLatch CoprocessorError { get; }
     public Pit8254 Pit { get; }
     public SystemControlPortB PortB { get; }
     public CmosRtc Cmos { get; }
@@ -285,6 +292,7 @@ public sealed class Machine
         // A reset request from the keyboard controller or port 92h resets the whole board, as QEMU's PC does;
         // guest time goes on.
         Pic.Reset();
+        CoprocessorError.Reset();
         Pit.Reset();
         PortB.Reset();
         Cmos.Reset();

@@ -9,7 +9,7 @@ public class CpuModelTests
         Assert.Equal(CpuGeneration.I486, m.Generation);
         Assert.Equal("AuthenticAMD", m.Cpuid!.Vendor);
         Assert.Equal(0x432u, m.Cpuid.Signature);
-        Assert.Equal(CpuidInfo.FeatureTsc | CpuidInfo.FeatureCx8, m.Cpuid.FeaturesEdx);
+        Assert.Equal(CpuidInfo.FeatureFpu | CpuidInfo.FeatureTsc | CpuidInfo.FeatureCx8, m.Cpuid.FeaturesEdx);
         var p = CpuModel.Parse("pentium,features=-tsc");
         Assert.Equal(0u, p.Cpuid!.FeaturesEdx & CpuidInfo.FeatureTsc);
         Assert.Same(CpuModel.I286, CpuModel.Parse("286"));

@@ -4,10 +4,12 @@ using JitVm.Cpu.Decoding;
 namespace JitVm.Cpu.Instructions;
 
 /// <summary>
-/// The x87 escape opcodes D8-DF and WAIT/FWAIT on a machine without a coprocessor (the x87 itself is a later
-/// family). An escape performs no arithmetic and writes nothing; what remains is what the CPU itself does before
+/// The x87 escape opcodes D8-DF and WAIT/FWAIT on a machine without a coprocessor (the 286 and 386 presets; a
+/// 486SX). An escape performs no arithmetic and writes nothing; what remains is what the CPU itself does before
 /// it would hand the instruction to a coprocessor: the device-not-available checks and, for a memory operand,
-/// the segment-limit check of the operand.
+/// the segment-limit check of the operand. With an FPU the X87* families handle the instructions; the encodings
+/// no Intel FPU of the model defines (reserved escapes, FISTTP without SSE3, the 287XL/386SL-only forms) are #UD
+/// there.
 /// </summary>
 internal static unsafe class X87Escape
 {
@@ -17,7 +19,11 @@ internal static unsafe class X87Escape
         if ((c.Cr0 & (Processor.Cr0EM | Processor.Cr0TS)) != 0) c.Fault(CpuVectors.NM);
     }
 
-    internal static void EscapeRegister(Processor c, ref Insn i) => CheckAvailable(c);
+    internal static void EscapeRegister(Processor c, ref Insn i)
+    {
+        if (c.HasFpu) c.Fault(CpuVectors.UD);
+        CheckAvailable(c);
+    }
 
     /// <summary>
     /// ESC with a memory operand. The 286 checks the operand's first word against the segment limit, as for any
@@ -31,6 +37,13 @@ internal static unsafe class X87Escape
     /// </summary>
     internal static void EscapeMemory(Processor c, ref Insn i)
     {
+        if (c.HasFpu) c.Fault(CpuVectors.UD);
+        CheckOperand(c, ref i);
+    }
+
+    /// <summary>What a CPU without a coprocessor does with an escape's memory operand (see <see cref="EscapeMemory"/>).</summary>
+    internal static void CheckOperand(Processor c, ref Insn i)
+    {
         CheckAvailable(c);
         uint ea = c.Ea(ref i);
         if (c.Model.Is286)
@@ -43,11 +56,15 @@ internal static unsafe class X87Escape
         c.CheckSegment(i.Seg, ea + (uint)(size - 1), 1, false);
     }
 
-    /// <summary>WAIT: #NM when CR0.MP and CR0.TS are both set; otherwise there is no coprocessor to wait for.</summary>
+    /// <summary>
+    /// WAIT: #NM when CR0.MP and CR0.TS are both set. Without a coprocessor there is nothing to wait for; with an FPU
+    /// a pending unmasked exception is reported here (#MF, or FERR# with CR0.NE = 0).
+    /// </summary>
     static void Wait(Processor c, ref Insn i)
     {
         const uint MpTs = Processor.Cr0MP | Processor.Cr0TS;
         if ((c.Cr0 & MpTs) == MpTs) c.Fault(CpuVectors.NM);
+        if (c.HasFpu && (c.Fpu.Status & Processor.FpuErrorSummary) != 0) c.FpuReportPending();
     }
 
     /// <summary>
@@ -67,10 +84,20 @@ internal static unsafe class X87Escape
         return first is >= 0xD8 and <= 0xDF;
     }
 
+    /// <summary>
+    /// Registers the x87 instruction families, then this escape behaviour for every escape code they leave out, and
+    /// WAIT. The families' handlers fall back to <see cref="CheckOperand"/> on a model without an FPU.
+    /// </summary>
     internal static void Register(HandlerTable t)
     {
+        X87DataMovement.Register(t);
+        X87Arithmetic.Register(t);
+        X87Compare.Register(t);
+        X87Transcendental.Register(t);
+        X87Control.Register(t);
+        X87Environment.Register(t);
         foreach (var code in Enum.GetValues<Code>())
-            if (IsEscape(code)) t.AddRm(code, &EscapeRegister, &EscapeMemory);
+            if (IsEscape(code) && !t[code].IsDefined) t.AddRm(code, &EscapeRegister, &EscapeMemory);
         t.Add(Code.Wait, &Wait);
     }
 }

@@ -2,16 +2,18 @@ using static Iced.Intel.AssemblerRegisters;
 
 namespace JitVm.Cpu.Tests.Instructions;
 
-/// <summary>ESC (D8-DF) and WAIT on a machine without a coprocessor.</summary>
+/// <summary>ESC (D8-DF) and WAIT on a machine without a coprocessor (the 286 and 386 presets, a 486SX).</summary>
 public class X87EscapeTests
 {
-    public static TheoryData<string> Models => new() { "286", "386", "486" };
+    public static TheoryData<string> Models => new() { "286", "386", Sx486 };
+
+    const string Sx486 = "486,features=-fpu";
 
     [Theory]
     [MemberData(nameof(Models))]
     public void EscapesRunAsNoOperationsWhenTheFpuIsNotEmulated(string model)
     {
-        var m = new TestMachine(CpuModel.FromName(model));
+        var m = new TestMachine(CpuModel.Parse(model));
         m.Memory.Poke(0x7000, [0x5A, 0x5A]);
         // The FPU detection idiom: FNINIT; FNSTSW [mem] leaves the preset word when nothing answers.
         m.Load(x => { x.fninit(); x.fnstsw(__word_ptr[0x7000]); x.fld(__dword_ptr[0x7010]); x.fadd(st0, st1); x.wait(); x.mov(ax, 1); });
@@ -25,7 +27,7 @@ public class X87EscapeTests
     [MemberData(nameof(Models))]
     public void EscapeRaisesDeviceNotAvailableWhenEmulated(string model)
     {
-        var m = new TestMachine(CpuModel.FromName(model));
+        var m = new TestMachine(CpuModel.Parse(model));
         m.Load(x => { x.mov(ax, 4); x.lmsw(ax); x.wait(); x.fld(__dword_ptr[0x7000]); });   // EM
         m.Run();
         Assert.Equal(1, m.Exceptions(CpuVectors.NM));
@@ -38,21 +40,21 @@ public class X87EscapeTests
     public void TaskSwitchedFaultsEscapesAndWaitOnlyWithMonitorCoprocessor(string model)
     {
         // TS alone: WAIT runs, ESC faults.
-        var m = new TestMachine(CpuModel.FromName(model));
+        var m = new TestMachine(CpuModel.Parse(model));
         m.Load(x => { x.mov(ax, 8); x.lmsw(ax); x.wait(); x.mov(bx, 1); x.fnclex(); });
         m.Run();
         Assert.Equal(1, m.Exceptions(CpuVectors.NM));
         Assert.Equal(1u, m.Cpu.Ebx & 0xFFFF);
 
         // TS and MP: WAIT faults.
-        m = new TestMachine(CpuModel.FromName(model));
+        m = new TestMachine(CpuModel.Parse(model));
         m.Load(x => { x.mov(ax, 0xA); x.lmsw(ax); x.mov(bx, 1); x.wait(); x.mov(bx, 2); });
         m.Run();
         Assert.Equal(1, m.Exceptions(CpuVectors.NM));
         Assert.Equal(1u, m.Cpu.Ebx & 0xFFFF);
 
         // MP alone: nothing faults.
-        m = new TestMachine(CpuModel.FromName(model));
+        m = new TestMachine(CpuModel.Parse(model));
         m.Load(x => { x.mov(ax, 2); x.lmsw(ax); x.wait(); x.fnop(); x.mov(bx, 3); });
         m.Run();
         Assert.False(m.InHandler);
@@ -65,10 +67,10 @@ public class X87EscapeTests
     [InlineData("286", 0xFFFD, false)]
     [InlineData("386", 0xFFFE, true)]     // 386+: any part of the dword outside the segment
     [InlineData("386", 0xFFFC, false)]
-    [InlineData("486", 0xFFFD, true)]
+    [InlineData(Sx486, 0xFFFD, true)]
     public void MemoryOperandIsCheckedAgainstTheSegmentLimit(string model, int offset, bool faults)
     {
-        var m = new TestMachine(CpuModel.FromName(model));
+        var m = new TestMachine(CpuModel.Parse(model));
         m.Load(x => { x.mov(si, (ushort)offset); x.fsub(__dword_ptr[si]); });
         m.Run();
         Assert.Equal(faults ? 1 : 0, m.Exceptions(CpuVectors.GP));
@@ -83,7 +85,7 @@ public class X87EscapeTests
     [InlineData(new byte[] { 0xDE, 0xD9 })]                   // FCOMPP (valid)
     public void EveryEscapeEncodingIsAnEscapeOnEveryModel(byte[] esc)
     {
-        foreach (var model in new[] { CpuModel.I286, CpuModel.I386, CpuModel.I486 })
+        foreach (var model in new[] { CpuModel.I286, CpuModel.I386, CpuModel.Parse(Sx486) })
         {
             var m = new TestMachine(model);
             m.LoadBytes([.. esc, 0xB8, 0x01, 0x00]);          // then mov ax, 1
