@@ -251,6 +251,7 @@ public sealed class Qcow2Image : DiskImage
 
         ulong sz = U64(24);
         if (sz > (ulong)MaxSize) throw Bad($"size: {sz} is too large");
+        if (sz % 512 != 0) throw Bad($"size: {sz} is not a multiple of 512 bytes");
         size = (long)sz;
         if (U32(32) != 0) throw Bad($"crypt_method: {U32(32)} (encrypted images are not supported)");
 
@@ -341,7 +342,8 @@ public sealed class Qcow2Image : DiskImage
         if (bOff != 0)
         {
             if (bSize == 0 || bSize > MaxBackingNameLength) throw Bad($"backing_file_size: {bSize} is invalid (1..{MaxBackingNameLength})");
-            if (bOff + bSize > (ulong)Math.Min(clusterSize, hdr.Length))
+            long nameLimit = Math.Min(clusterSize, hdr.Length);
+            if (bSize > nameLimit || bOff > (ulong)(nameLimit - bSize))
                 throw Bad($"backing_file_offset: 0x{bOff:x} + {bSize} lies outside the first cluster");
             backingName = Encoding.UTF8.GetString(hdr, (int)bOff, (int)bSize);
             if (backingName.StartsWith("json:", StringComparison.Ordinal) || backingName.Contains('\0'))
@@ -1194,7 +1196,8 @@ public sealed class Qcow2Image : DiskImage
             ThrowIfDisposed();
             var msgs = new List<string>();
             int corruptions = 0, leaks = 0;
-            void Corrupt(string m) { corruptions++; if (msgs.Count < 200) msgs.Add("ERROR " + m); }
+            // Messages are kept for the first 200 findings only (and only then formatted).
+            bool Corrupt() { corruptions++; return msgs.Count < 200; }
 
             long fileLen = file.Length;
             long nClusters = (fileLen + clusterSize - 1) >> clusterBits;
@@ -1204,13 +1207,13 @@ public sealed class Qcow2Image : DiskImage
                 if (len <= 0) return true;
                 if (off < 0 || off >= fileLen || off + len < off)
                 {
-                    Corrupt($"{what} at 0x{off:x} is outside the image file");
+                    if (Corrupt()) msgs.Add($"ERROR {what} at 0x{off:x} is outside the image file");
                     return false;
                 }
                 long last = (off + len - 1) >> clusterBits;
                 for (long c = off >> clusterBits; c <= last; c++)
                 {
-                    if (c >= nClusters) { Corrupt($"{what} at 0x{off:x} runs past the end of the image file"); return false; }
+                    if (c >= nClusters) { if (Corrupt()) msgs.Add($"ERROR {what} at 0x{off:x} runs past the end of the image file"); return false; }
                     refs[c]++;
                 }
                 return true;
@@ -1218,7 +1221,7 @@ public sealed class Qcow2Image : DiskImage
             bool Aligned(long off, string what)
             {
                 if ((off & (clusterSize - 1)) == 0) return true;
-                Corrupt($"{what} offset 0x{off:x} is not cluster-aligned");
+                if (Corrupt()) msgs.Add($"ERROR {what} offset 0x{off:x} is not cluster-aligned");
                 return false;
             }
 
@@ -1261,7 +1264,7 @@ public sealed class Qcow2Image : DiskImage
                             {
                                 var (co, cl) = CompressedExtent(e);
                                 Ref(co, cl, $"compressed cluster (guest cluster {gc})");
-                                if (active && (e & CopiedFlag) != 0) Corrupt($"OFLAG_COPIED set on compressed cluster (guest cluster {gc})");
+                                if (active && (e & CopiedFlag) != 0 && Corrupt()) msgs.Add($"ERROR OFLAG_COPIED set on compressed cluster (guest cluster {gc})");
                                 continue;
                             }
                             long host = (long)(e & OffsetMask);
@@ -1294,20 +1297,20 @@ public sealed class Qcow2Image : DiskImage
                             leaks++;
                             if (msgs.Count < 200) msgs.Add($"Leaked cluster {c} refcount={have} reference={want}");
                         }
-                        else if (have < want) Corrupt($"refcount for cluster {c} is {have}, but it is referenced {want} times");
+                        else if (have < want && Corrupt()) msgs.Add($"ERROR refcount for cluster {c} is {have}, but it is referenced {want} times");
                     }
                 }
                 for (long c = covered; c < nClusters; c++)
-                    if (refs[c] != 0) Corrupt($"cluster {c} is referenced but not covered by the refcount table");
+                    if (refs[c] != 0 && Corrupt()) msgs.Add($"ERROR cluster {c} is referenced but not covered by the refcount table");
                 foreach (var (hostOff, copied, what) in copiedChecks)
                 {
                     bool one = stored.TryGetValue(hostOff >> clusterBits, out int rc) && rc == 1;
-                    if (copied != one) Corrupt($"OFLAG_COPIED is {(copied ? "set" : "clear")} on {what} but the refcount is {rc}");
+                    if (copied != one && Corrupt()) msgs.Add($"ERROR OFLAG_COPIED is {(copied ? "set" : "clear")} on {what} but the refcount is {rc}");
                 }
             }
             catch (Exception e) when (e is IOException or InvalidDataException)
             {
-                Corrupt($"metadata could not be read: {e.Message}");
+                if (Corrupt()) msgs.Add($"ERROR metadata could not be read: {e.Message}");
             }
             return new ImageCheckResult(corruptions, leaks, msgs);
         }

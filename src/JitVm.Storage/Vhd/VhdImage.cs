@@ -26,6 +26,7 @@ public sealed class VhdImage : DiskImage
     public const long MaxCreateSize = 0xFF00_0000L * 512;
     const uint Unallocated = 0xFFFF_FFFF;
     const int Sector = 512;
+    const int MaxCheckMessages = 200;
 
     readonly ImageFile handle;
     readonly string path;
@@ -179,7 +180,7 @@ public sealed class VhdImage : DiskImage
         }
 
         // Dynamic disk.
-        if (footer.DataOffset < VhdFooter.Size || footer.DataOffset > (ulong)(fileLength - VhdDynamicHeader.Size))
+        if (footer.DataOffset < VhdFooter.Size || fileLength < VhdDynamicHeader.Size || footer.DataOffset > (ulong)(fileLength - VhdDynamicHeader.Size))
             throw new ImageFormatException($"VHD footer data offset: 0x{footer.DataOffset:X} does not locate a dynamic header inside the {fileLength}-byte file");
         var hb = new byte[VhdDynamicHeader.Size];
         ReadExactly(h, hb, (long)footer.DataOffset);
@@ -561,6 +562,8 @@ public sealed class VhdImage : DiskImage
             var messages = new List<string>();
             if (header is null) return new ImageCheckResult(0, 0, messages);
             int corruptions = 0, leaks = 0;
+            bool Corrupt() { corruptions++; return messages.Count < MaxCheckMessages; } // messages are kept for the first ones only
+            bool Leak() { leaks++; return messages.Count < MaxCheckMessages; }
             long fileLength = handle.Length;
             long blockBytes = bitmapSize + (long)header.BlockSize;
             long dataEnd = fileLength - VhdFooter.Size;
@@ -569,8 +572,7 @@ public sealed class VhdImage : DiskImage
             if (fileLength >= VhdFooter.Size) ReadExactly(handle, tail, fileLength - VhdFooter.Size);
             if (!tail.AsSpan().SequenceEqual(footerBytes))
             {
-                corruptions++;
-                messages.Add("the file does not end with the footer");
+                if (Corrupt()) messages.Add("the file does not end with the footer");
                 dataEnd = fileLength;
             }
 
@@ -582,13 +584,11 @@ public sealed class VhdImage : DiskImage
                 long start = (long)e * Sector;
                 if (start < metadataEnd)
                 {
-                    corruptions++;
-                    messages.Add($"BAT entry {i}: block at 0x{start:X} overlaps the footer copy, dynamic header or BAT");
+                    if (Corrupt()) messages.Add($"BAT entry {i}: block at 0x{start:X} overlaps the footer copy, dynamic header or BAT");
                 }
                 else if (start + blockBytes > dataEnd)
                 {
-                    corruptions++;
-                    messages.Add($"BAT entry {i}: block at 0x{start:X} extends past the data area (ends at 0x{dataEnd:X})");
+                    if (Corrupt()) messages.Add($"BAT entry {i}: block at 0x{start:X} extends past the data area (ends at 0x{dataEnd:X})");
                 }
                 else blocks.Add((start, i));
             }
@@ -599,21 +599,18 @@ public sealed class VhdImage : DiskImage
                 var (start, index) = blocks[k];
                 if (start < cursor && k > 0)
                 {
-                    corruptions++;
-                    messages.Add($"BAT entry {index}: block at 0x{start:X} overlaps block {blocks[k - 1].Index}");
+                    if (Corrupt()) messages.Add($"BAT entry {index}: block at 0x{start:X} overlaps block {blocks[k - 1].Index}");
                 }
                 else if (start > cursor)
                 {
-                    leaks++;
-                    messages.Add($"leak: 0x{start - cursor:X} unreferenced bytes at 0x{cursor:X}");
+                    if (Leak()) messages.Add($"leak: 0x{start - cursor:X} unreferenced bytes at 0x{cursor:X}");
                 }
                 cursor = Math.Max(cursor, start + blockBytes);
             }
             long alignedCursor = (cursor + Sector - 1) / Sector * Sector;
             if (dataEnd > alignedCursor)
             {
-                leaks++;
-                messages.Add($"leak: 0x{dataEnd - alignedCursor:X} unreferenced bytes at 0x{alignedCursor:X}");
+                if (Leak()) messages.Add($"leak: 0x{dataEnd - alignedCursor:X} unreferenced bytes at 0x{alignedCursor:X}");
             }
             return new ImageCheckResult(corruptions, leaks, messages);
         }
