@@ -18,7 +18,7 @@ internal static class RunCommand
         var cmd = new Command("run", "Run a guest (default: the built-in demo ROM; --bios firmware; --kernel a Multiboot kernel)");
         var engine = new Option<string>("--engine") { Description = "Execution engine: interp, jit or auto", DefaultValueFactory = _ => "auto" };
         engine.AcceptOnlyFromAmong(Engines.Names);
-        var cpu = GlobalOptions.CpuOption("pentium", "CPU model");
+        var cpu = GlobalOptions.CpuOption("pentium", "CPU model (default: p6 with --bios or --kernel, pentium for the built-in demo ROM)");
         var memory = new Option<string>("--memory") { Description = "Guest RAM, e.g. 16M, 64M, 1G", DefaultValueFactory = _ => "16M" };
         var rom = new Option<FileInfo?>("--bios") { Description = "Firmware image of 64, 128 or 256 KiB, mapped to end at 1 MiB and at 4 GiB (default: the built-in demo ROM)" };
         var kernel = new Option<FileInfo?>("--kernel") { Description = "Boot a Linux bzImage (32-bit boot protocol) or a Multiboot v1 kernel (ELF32, or with the header's address fields) directly, as QEMU's -kernel does" };
@@ -133,12 +133,15 @@ internal static class RunCommand
                 return 2;
             }
 
+            // Full-system runs (firmware or a kernel) get a P6 unless --cpu says otherwise; the built-in demo ROM keeps
+            // the Pentium its expected output was written for.
+            var cpuModel = r.GetResult(cpu) is { Implicit: false } || (romImage is null && kernelImage is null) ? r.GetValue(cpu)! : CpuModel.P6;
             Machine.Machine machine;
             try
             {
                 machine = new Machine.Machine(new MachineConfig
                 {
-                    Cpu = r.GetValue(cpu)!,
+                    Cpu = cpuModel,
                     MemoryBytes = ramBytes,
                     Rom = romImage,
                     DebugConsole = debugSink,
@@ -172,7 +175,7 @@ internal static class RunCommand
                 foreach (var f in files) f.Dispose();
                 return 2;
             }
-            Log.Information("starting guest: cpu={Cpu} memory={Memory} engine={Engine}", r.GetValue(cpu)!.Name, ramBytes, eng.Name);
+            Log.Information("starting guest: cpu={Cpu} memory={Memory} engine={Engine}", cpuModel.Name, ramBytes, eng.Name);
             bool text = r.GetValue(display) == "text";
             if (text)
             {
@@ -180,7 +183,23 @@ internal static class RunCommand
                 machine.SliceEnded += console.Update;
                 Console.Out.Write("\x1b[2J");
             }
-            var result = machine.Run();
+            // --serial stdio takes stdin for COM1 too (unless the text display reads the keyboard from it).
+            Terminal.SerialConsole? serialIn = null;
+            if (r.GetValue(serial) == "stdio" && !text)
+            {
+                serialIn = new Terminal.SerialConsole(machine.Serial.Receive, machine.RequestStop, Console.Error,
+                    interactive: !Console.IsInputRedirected);
+                serialIn.Start();
+            }
+            Machine.RunResult result;
+            try
+            {
+                result = machine.Run();
+            }
+            finally
+            {
+                serialIn?.Dispose();
+            }
             if (text) Console.Out.Write("\x1b[0m\x1b[?25h\r\n");
             stdout.Flush();
             foreach (var f in files) f.Dispose();
