@@ -24,6 +24,8 @@ public enum ExitReason
     InstructionLimit,
     /// <summary>The guest needs something the emulator does not implement yet.</summary>
     Unsupported,
+    /// <summary>The host asked the machine to stop (<see cref="Machine.RequestStop"/>: the console's Ctrl-A x, say).</summary>
+    Quit,
 }
 
 /// <summary>Outcome of <see cref="Machine.Run"/>.</summary>
@@ -43,6 +45,7 @@ public sealed record RunResult(ExitReason Reason, int? GuestExitCode, byte PostC
         ExitReason.DebugExit => "debug-exit",
         ExitReason.Timeout => "timeout",
         ExitReason.InstructionLimit => "instruction-limit",
+        ExitReason.Quit => "quit",
         _ => "unsupported",
     };
 }
@@ -309,6 +312,11 @@ public sealed class Machine
         if (config.Kernel is not null) BootKernel();
     }
 
+    volatile bool stopRequested;
+
+    /// <summary>Asks <see cref="Run"/> to return (reason quit) at the end of the current slice; callable from any thread.</summary>
+    public void RequestStop() => stopRequested = true;
+
     /// <summary>Runs the guest until it halts for good, exits, shuts down or hits a configured limit.</summary>
     public RunResult Run()
     {
@@ -344,6 +352,7 @@ public sealed class Machine
             Serial2.Poll();
             SliceEnded?.Invoke();
             if (Exit.Value is not null) { reason = ExitReason.DebugExit; break; }
+            if (stopRequested) { reason = ExitReason.Quit; break; }
             if (stop == StopReason.Shutdown)
             {
                 if (config.NoReboot) { reason = ExitReason.Shutdown; break; }
