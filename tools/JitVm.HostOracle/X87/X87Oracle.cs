@@ -1,0 +1,224 @@
+using JitVm.Cpu.Fpu;
+
+namespace JitVm.HostOracle.X87;
+
+/// <summary>
+/// The x87 differential check: generates vectors for one operation (fixed seed), runs them on the host CPU with
+/// <see cref="X87Native"/> and compares every result bit and the status word (exception flags and C0-C3; TOP is
+/// ignored) with <see cref="SoftFloat"/>.
+/// </summary>
+public sealed class X87Oracle(X87Native native, int maxReports = 30)
+{
+    const int Batch = 4096;
+    /// <summary>The status-word bits compared: B, C3, C2, C1, C0, ES, SF and the six flags (not TOP).</summary>
+    const ushort StatusMask = unchecked((ushort)~0x3800);
+    const ushort C0 = 1 << 8, C1 = 1 << 9, C2 = 1 << 10, C3 = 1 << 14;
+
+    readonly List<string> reports = [];
+    /// <summary>Per status bit (0-15), how many of the last <see cref="Run"/>'s vectors had it set on the host: shows what was covered.</summary>
+    public long[] StatusBitCounts { get; } = new long[16];
+    /// <summary>Vectors of the last run whose first result was a denormal, a NaN, an infinity, a zero.</summary>
+    public (long Denormal, long NaN, long Infinity, long Zero) ResultCounts { get; private set; }
+    public IReadOnlyList<string> Reports => reports;
+    public long Mismatches { get; private set; }
+
+    /// <summary>Runs <paramref name="count"/> vectors of <paramref name="op"/>; returns the number of mismatches among them.</summary>
+    public long Run(X87Op op, int count, ulong seed)
+    {
+        var gen = new X87Operands(new Rng(seed ^ Rng.Hash(op.ToString())));
+        var vectors = new X87Vector[Math.Min(Batch, count)];
+        long mismatches = 0;
+        Array.Clear(StatusBitCounts);
+        (long den, long nan, long inf, long zero) rc = default;
+        for (int done = 0; done < count; done += vectors.Length)
+        {
+            var span = vectors.AsSpan(0, Math.Min(vectors.Length, count - done));
+            for (int i = 0; i < span.Length; i++) span[i] = Generate(op, gen);
+            native.Execute(op, span);
+            foreach (ref readonly var v in span)
+            {
+                for (int bit = 0; bit < 16; bit++) StatusBitCounts[bit] += (v.Status >> bit) & 1;
+                var r0 = v.R0;
+                if (op is >= X87Op.Fist16 and <= X87Op.Fbstp) { }
+                else if (r0.IsDenormal) rc.den++;
+                else if (r0.IsNaN) rc.nan++;
+                else if (r0.IsInfinity) rc.inf++;
+                else if (r0.IsZero) rc.zero++;
+                var e = Expect(op, v);
+                if (Matches(op, v, e)) continue;
+                mismatches++;
+                if (reports.Count < maxReports) reports.Add(Describe(op, v, e));
+            }
+        }
+        ResultCounts = rc;
+        Mismatches += mismatches;
+        return mismatches;
+    }
+
+    // ---- generation ----
+
+    static X87Vector Generate(X87Op op, X87Operands g)
+    {
+        var r = g.Rng;
+        var v = new X87Vector { Control = g.ControlWord() };
+        switch (op)
+        {
+            case X87Op.Add or X87Op.Sub or X87Op.Subr:
+                v.A = g.Value();
+                v.B = r.Chance(7, 10) ? g.Near(v.A) : g.Value();
+                break;
+            case X87Op.Mul or X87Op.Div or X87Op.Divr:
+                v.A = g.Value();
+                v.B = r.Below(3) switch { 0 => g.Near(v.A), 1 => g.Value(), _ => Complement(g, v.A, op == X87Op.Mul) };
+                break;
+            case X87Op.Sqrt:
+                v.A = g.Value();
+                if (r.Chance(4, 5)) v.AExp &= 0x7FFF;
+                break;
+            case X87Op.Fild64:
+            {
+                int bits = r.Below(65);
+                ulong x = bits == 0 ? 0 : r.Next64() >> (64 - bits);
+                v.ASig = r.Chance(1, 2) ? 0 - x : x;
+                if (r.Chance(1, 50)) v.ASig = 1UL << 63;
+                break;
+            }
+            case X87Op.FldSingle: v.ASig = BinaryBits(r, 8, 23); break;
+            case X87Op.FldDouble: v.ASig = BinaryBits(r, 11, 52); break;
+            case X87Op.Fbld:
+            {
+                int digits = r.Below(19);
+                ulong lo = 0;
+                ushort hi = 0;
+                for (int i = 0; i < digits; i++)
+                {
+                    ulong d = (ulong)r.Below(10);
+                    if (i < 16) lo |= d << (4 * i);
+                    else hi |= (ushort)(d << (4 * (i - 16)));
+                }
+                if (r.Chance(1, 2)) hi |= 0x8000;
+                hi |= (ushort)(r.Chance(1, 4) ? r.Below(128) << 8 & 0x7F00 : 0); // bits 72-78 are ignored
+                v.ASig = lo;
+                v.AExp = hi;
+                break;
+            }
+            case X87Op.Fist16: v.A = g.Around(-3, 17); break;
+            case X87Op.Fist32: v.A = g.Around(-3, 33); break;
+            case X87Op.Fist64: v.A = g.Around(-3, 65); break;
+            case X87Op.Fbstp: v.A = r.Chance(1, 3) ? NearPowerOfTen(g) : g.Around(-3, 62); break;
+            case X87Op.FstSingle: v.A = AroundFormat(g, 126, 127, 23); break;
+            case X87Op.FstDouble: v.A = AroundFormat(g, 1022, 1023, 52); break;
+            default:
+                v.A = g.Value();
+                v.B = r.Chance(1, 2) ? g.Near(v.A) : g.Value();
+                break;
+        }
+        return v;
+    }
+
+    /// <summary>A second operand that puts the product (or quotient) near the bottom or the top of the exponent range.</summary>
+    static Float80 Complement(X87Operands g, in Float80 a, bool product)
+    {
+        int ea = a.Exponent is 0 or 0x7FFF ? Float80.Bias : a.Exponent;
+        int target = g.Rng.Chance(1, 2) ? 1 + g.Rng.Below(80) - 70 : 0x7FFE + g.Rng.Below(7) - 3;
+        // product: ea + eb − bias = target; quotient: ea − eb + bias = target.
+        int eb = product ? target - ea + Float80.Bias : ea - target + Float80.Bias;
+        if (eb < 0 || eb > 0x7FFE) return g.Value();
+        ulong sig = g.Significand();
+        if (eb == 0) sig >>= 1 + g.Rng.Below(63);
+        return new Float80((ushort)((g.Sign() ? 0x8000 : 0) | eb), sig);
+    }
+
+    /// <summary>Raw single (8/23) or double (11/52) bits: zeros, denormals, infinities, NaNs and normals.</summary>
+    static ulong BinaryBits(Rng r, int expBits, int fracBits)
+    {
+        ulong frac = r.Next64() & ((1UL << fracBits) - 1);
+        if (r.Chance(1, 4)) frac >>= r.Below(fracBits);
+        int maxExp = (1 << expBits) - 1;
+        int e = r.Below(10) switch { 0 or 1 => 0, 2 => maxExp, 3 => 1, _ => r.Below(maxExp + 1) };
+        ulong sign = r.Chance(1, 2) ? 1UL << (expBits + fracBits) : 0;
+        return sign | ((ulong)e << fracBits) | frac;
+    }
+
+    /// <summary>Values whose exponent is near a memory format's underflow or overflow threshold, or in between.</summary>
+    static Float80 AroundFormat(X87Operands g, int minExp, int maxExp, int fracBits)
+    {
+        var r = g.Rng;
+        if (r.Chance(1, 8)) return g.Special();
+        int e = r.Below(4) switch
+        {
+            0 => -minExp - fracBits - 3 + r.Below(fracBits + 8),
+            1 => maxExp - 3 + r.Below(7),
+            2 => -minExp - 3 + r.Below(6),
+            _ => -minExp - fracBits - 70 + r.Below(minExp + maxExp + fracBits + 140),
+        };
+        return new Float80((ushort)((g.Sign() ? 0x8000 : 0) | Math.Clamp(e + Float80.Bias, 1, 0x7FFE)), g.Significand());
+    }
+
+    static Float80 NearPowerOfTen(X87Operands g)
+    {
+        var env = new FpuEnv(0x037F);
+        long v = 999_999_999_999_999_999 + g.Rng.Below(5) - 2;
+        var f = SoftFloat.FromInt(v, ref env);
+        ulong sig = f.Significand + (ulong)(g.Rng.Below(2001) - 1000);
+        return new Float80((ushort)(f.SignExponent | (g.Sign() ? 0x8000 : 0)), sig | Float80.IntegerBit);
+    }
+
+    // ---- expectations ----
+
+    /// <summary>What the host should have produced: the results, the status word and which results count.</summary>
+    internal readonly record struct Expectation(Float80 R0, Float80 R1, ushort Status, bool CheckR0, bool CheckR1, ulong R0Mask = ulong.MaxValue);
+
+    static ushort StatusOf(in FpuEnv env) => (ushort)((ushort)env.Raised | (env.RoundedUp ? C1 : 0));
+
+    internal static Expectation Expect(X87Op op, in X87Vector v)
+    {
+        var env = new FpuEnv(v.Control);
+        Float80 a = v.A, b = v.B;
+        switch (op)
+        {
+            case X87Op.Add: return Value(SoftFloat.Add(a, b, ref env), env);
+            case X87Op.Sub: return Value(SoftFloat.Sub(a, b, ref env), env);
+            case X87Op.Subr: return Value(SoftFloat.Sub(b, a, ref env), env);
+            case X87Op.Mul: return Value(SoftFloat.Mul(a, b, ref env), env);
+            case X87Op.Div: return Value(SoftFloat.Div(a, b, ref env), env);
+            case X87Op.Divr: return Value(SoftFloat.Div(b, a, ref env), env);
+            case X87Op.Sqrt: return Value(SoftFloat.Sqrt(a, ref env), env);
+            case X87Op.Fild64: return Value(SoftFloat.FromInt((long)v.ASig, ref env), env);
+            case X87Op.FldSingle: return Value(SoftFloat.FromSingle((uint)v.ASig, ref env), env);
+            case X87Op.FldDouble: return Value(SoftFloat.FromDouble(v.ASig, ref env), env);
+            case X87Op.Fbld: return Value(SoftFloat.FromBcd(v.ASig, v.AExp, ref env), env);
+            case X87Op.Fist16: return Memory((ushort)SoftFloat.ToInt16(a, ref env), 0, env, 0xFFFF);
+            case X87Op.Fist32: return Memory((uint)SoftFloat.ToInt32(a, ref env), 0, env, 0xFFFF_FFFF);
+            case X87Op.Fist64: return Memory((ulong)SoftFloat.ToInt64(a, ref env), 0, env, ulong.MaxValue);
+            case X87Op.FstSingle: return Memory(SoftFloat.ToSingle(a, ref env), 0, env, 0xFFFF_FFFF);
+            case X87Op.FstDouble: return Memory(SoftFloat.ToDouble(a, ref env), 0, env, ulong.MaxValue);
+            case X87Op.Fbstp:
+            {
+                ulong lo = SoftFloat.ToBcd(a, out ushort hi, ref env);
+                return new Expectation(new Float80(hi, lo), default, StatusOf(env), true, false);
+            }
+            default: throw new ArgumentOutOfRangeException(nameof(op), op, "not checked by this oracle yet");
+        }
+    }
+
+    static Expectation Value(Float80 r, in FpuEnv env) => new(r, default, StatusOf(env), true, false);
+
+    static Expectation Memory(ulong bits, ushort high, in FpuEnv env, ulong mask) =>
+        new(new Float80(high, bits), default, StatusOf(env), true, false, mask);
+
+    static bool Matches(X87Op op, in X87Vector v, in Expectation e)
+    {
+        if ((v.Status & StatusMask) != e.Status) return false;
+        if (e.CheckR0)
+        {
+            if (e.R0Mask == ulong.MaxValue ? v.R0 != e.R0 : (v.R0Sig & e.R0Mask) != (e.R0.Significand & e.R0Mask)) return false;
+        }
+        if (e.CheckR1 && v.R1 != e.R1) return false;
+        return true;
+    }
+
+    static string Describe(X87Op op, in X87Vector v, in Expectation e) =>
+        $"{op} cw={v.Control:X4} a={v.A} b={v.B}: host r0={v.R0} r1={v.R1} sw={v.Status & StatusMask:X4}; " +
+        $"ours r0={e.R0} r1={(e.CheckR1 ? e.R1.ToString() : "-")} sw={e.Status:X4}";
+}
