@@ -24,6 +24,8 @@ public enum ExitReason
     InstructionLimit,
     /// <summary>The guest needs something the emulator does not implement yet.</summary>
     Unsupported,
+    /// <summary>The guest reset the machine (keyboard controller, port 92h or CF9h) with <see cref="MachineConfig.NoReboot"/> set.</summary>
+    Reset,
     /// <summary>The host asked the machine to stop (<see cref="Machine.RequestStop"/>: the console's Ctrl-A x, say).</summary>
     Quit,
 }
@@ -46,6 +48,7 @@ public sealed record RunResult(ExitReason Reason, int? GuestExitCode, byte PostC
         ExitReason.Timeout => "timeout",
         ExitReason.InstructionLimit => "instruction-limit",
         ExitReason.Quit => "quit",
+        ExitReason.Reset => "reset",
         _ => "unsupported",
     };
 }
@@ -362,6 +365,8 @@ public sealed class Machine
             }
             if (ControlPortA.ResetRequested || resetRequested)
             {
+                // QEMU's -no-reboot: a guest that reboots ends the run ("reboot -f" is how a Linux guest without ACPI stops).
+                if (config.NoReboot) { reason = ExitReason.Reset; break; }
                 ControlPortA.ResetRequested = false;
                 resetRequested = false;
                 ResetMachine();

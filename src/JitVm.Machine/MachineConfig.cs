@@ -24,7 +24,7 @@ public sealed record MachineConfig
     public Action<byte>? Serial2 { get; init; }
     /// <summary>HLT with interrupts disabled ends the run (otherwise the machine sits halted until a limit).</summary>
     public bool ExitOnHalt { get; init; } = true;
-    /// <summary>A triple fault stops the machine instead of resetting it (QEMU's -no-reboot).</summary>
+    /// <summary>A triple fault or a guest-requested reset stops the machine instead of resetting it (QEMU's -no-reboot).</summary>
     public bool NoReboot { get; init; } = true;
     /// <summary>Wall-clock limit for <see cref="Machine.Run"/> (null: none).</summary>
     public double? MaxSeconds { get; init; }

@@ -27,7 +27,7 @@ internal static class RunCommand
         var serial = new Option<string>("--serial") { Description = "COM1 output: stdio, file:PATH or none", DefaultValueFactory = _ => "stdio" };
         var serial2 = new Option<string>("--serial2") { Description = "COM2 output: stdio, file:PATH or none", DefaultValueFactory = _ => "none" };
         var exitOnHalt = new Option<bool?>("--exit-on-halt") { Description = "HLT with interrupts disabled ends the run (default: on for the built-in ROM, off with --bios)" };
-        var noReboot = new Option<bool>("--no-reboot") { Description = "Stop on a triple fault instead of resetting the machine" };
+        var noReboot = new Option<bool>("--no-reboot") { Description = "Stop on a triple fault or a guest reboot instead of resetting the machine (as QEMU's -no-reboot)" };
         var debugcon = new Option<string>("--debugcon") { Description = "Port 0xE9 output: stdio, file:PATH or none", DefaultValueFactory = _ => "stdio" };
         var maxSeconds = new Option<double?>("--max-seconds") { Description = "Stop after this much wall-clock time" };
         var maxInstructions = new Option<long?>("--max-instructions") { Description = "Stop after this many guest instructions" };

@@ -47,7 +47,8 @@ public class MultibootLoaderTests
         return elf;
     }
 
-    static (Machine M, StringBuilder Out) Boot(byte[] image, string cmdline = "", IReadOnlyList<BootModule>? modules = null, CpuModel? cpu = null, uint memory = 16 << 20)
+    static (Machine M, StringBuilder Out) Boot(byte[] image, string cmdline = "", IReadOnlyList<BootModule>? modules = null, CpuModel? cpu = null, uint memory = 16 << 20,
+        bool noReboot = true)
     {
         var output = new StringBuilder();
         var m = new Machine(new MachineConfig
@@ -57,6 +58,7 @@ public class MultibootLoaderTests
             Kernel = new KernelImage(image, cmdline, modules),
             DebugConsole = b => output.Append((char)b),
             MaxInstructions = 1_000_000,
+            NoReboot = noReboot,
         });
         return (m, output);
     }
@@ -172,6 +174,35 @@ public class MultibootLoaderTests
         Assert.Equal(1, result.GuestExitCode);
     }
 
+    [Theory]
+    [InlineData(0x64, 0xFE)]                               // keyboard controller: pulse the reset line
+    [InlineData(0xCF9, 0x06)]                              // reset control register: hard reset
+    public void WithNoRebootAGuestResetEndsTheRun(int port, int value)
+    {
+        var a = new Assembler(32);
+        var start = a.CreateLabel();
+        TestElf.Header(a, 3);
+        a.Label(ref start);
+        a.mov(al, (byte)'R');
+        a.@out(0xE9, al);
+        a.mov(dx, (ushort)port);
+        a.mov(al, (byte)value);
+        a.@out(dx, al);
+        a.mov(al, (byte)'X');                              // never reached: the reset comes first
+        a.@out(0xE9, al);
+        a.hlt();
+        var (bytes, entry) = TestElf.Assemble(a, start, Base);
+        var elf = new TestElf { Entry = entry };
+        elf.Segments.Add(new TestElf.Seg(Base, bytes, 0x1000));
+        var (m, output) = Boot(elf.Build(), noReboot: true);
+        var result = m.Run();
+        Assert.Equal(ExitReason.Reset, result.Reason);
+        Assert.StartsWith("R", output.ToString());
+        Assert.DoesNotContain("RR", output.ToString());    // not booted a second time
+        Assert.Equal(0, m.Resets);
+        Assert.Contains("reason=reset", result.Summary);
+    }
+
     [Fact]
     public void AResetReloadsTheKernelAndZeroesItsBssAgain()
     {
@@ -207,7 +238,7 @@ public class MultibootLoaderTests
         var (bytes, entry) = TestElf.Assemble(a, start, Base);
         var elf = new TestElf { Entry = entry };
         elf.Segments.Add(new TestElf.Seg(Base, bytes, 0x2000));
-        var (m, output) = Boot(elf.Build());
+        var (m, output) = Boot(elf.Build(), noReboot: false);
         var result = m.Run();
         Assert.True(m.Resets == 1, $"{result.Summary} out={output} eip={m.Cpu.Eip:X}");
         Assert.Equal("Z", output.ToString());
