@@ -21,6 +21,9 @@ public class X87OracleTests(ITestOutputHelper output)
         ("conversions", [(X87Op.Fild64, 20_000), (X87Op.FldSingle, 40_000), (X87Op.FldDouble, 40_000), (X87Op.Fbld, 20_000),
                          (X87Op.Fist16, 30_000), (X87Op.Fist32, 30_000), (X87Op.Fist64, 40_000),
                          (X87Op.FstSingle, 60_000), (X87Op.FstDouble, 60_000), (X87Op.Fbstp, 40_000)]),
+        ("compares", [(X87Op.Fcom, 40_000), (X87Op.Fucom, 40_000), (X87Op.Ftst, 10_000), (X87Op.Fxam, 20_000)]),
+        ("rounding", [(X87Op.Frndint, 60_000), (X87Op.Fscale, 60_000), (X87Op.Fxtract, 30_000),
+                      (X87Op.Fprem, 80_000), (X87Op.Fprem1, 80_000)]),
     ];
 
     void RunGroup(string group)
@@ -48,6 +51,12 @@ public class X87OracleTests(ITestOutputHelper output)
 
     [Fact]
     public void ConversionsMatchTheHostX87() => RunGroup("conversions");
+
+    [Fact]
+    public void ComparesMatchTheHostX87() => RunGroup("compares");
+
+    [Fact]
+    public void RoundingAndRemaindersMatchTheHostX87() => RunGroup("rounding");
 
     [Fact]
     public void ThePlanHasAMillionVectors() =>

@@ -108,6 +108,13 @@ public sealed class X87Oracle(X87Native native, int maxReports = 30)
             case X87Op.Fbstp: v.A = r.Chance(1, 3) ? NearPowerOfTen(g) : g.Around(-3, 62); break;
             case X87Op.FstSingle: v.A = AroundFormat(g, 126, 127, 23); break;
             case X87Op.FstDouble: v.A = AroundFormat(g, 1022, 1023, 52); break;
+            case X87Op.Frndint:
+                v.A = r.Chance(3, 5) ? g.Around(-3, 66) : g.Value();
+                break;
+            case X87Op.Fscale:
+                v.A = g.Value();
+                v.B = r.Chance(7, 10) ? g.Around(-3, 15) : g.Value();
+                break;
             default:
                 v.A = g.Value();
                 v.B = r.Chance(1, 2) ? g.Near(v.A) : g.Value();
@@ -198,11 +205,36 @@ public sealed class X87Oracle(X87Native native, int maxReports = 30)
                 ulong lo = SoftFloat.ToBcd(a, out ushort hi, ref env);
                 return new Expectation(new Float80(hi, lo), default, StatusOf(env), true, false);
             }
+            case X87Op.Fcom: return Condition(SoftFloat.Compare(a, b, false, ref env), env);
+            case X87Op.Fucom: return Condition(SoftFloat.Compare(a, b, true, ref env), env);
+            case X87Op.Ftst: return Condition(SoftFloat.Compare(a, Float80.Zero, false, ref env), env);
+            case X87Op.Fxam: return new Expectation(default, default, SoftFloat.Examine(a), false, false);
+            case X87Op.Frndint: return Value(SoftFloat.RoundToInteger(a, ref env), env);
+            case X87Op.Fscale: return Value(SoftFloat.Scale(a, b, ref env), env);
+            case X87Op.Fxtract:
+            {
+                var significand = SoftFloat.Extract(a, out var exponent, ref env);
+                return new Expectation(significand, exponent, StatusOf(env), true, true);
+            }
+            case X87Op.Fprem or X87Op.Fprem1:
+            {
+                var rem = SoftFloat.PartialRemainder(a, b, op == X87Op.Fprem1, out ulong q, out bool incomplete, ref env);
+                ushort cc = incomplete ? C2 : (ushort)(((q & 4) != 0 ? C0 : 0) | ((q & 2) != 0 ? C3 : 0) | ((q & 1) != 0 ? C1 : 0));
+                return new Expectation(rem, default, (ushort)((ushort)env.Raised | cc), true, false);
+            }
             default: throw new ArgumentOutOfRangeException(nameof(op), op, "not checked by this oracle yet");
         }
     }
 
     static Expectation Value(Float80 r, in FpuEnv env) => new(r, default, StatusOf(env), true, false);
+
+    static Expectation Condition(FpuCompare c, in FpuEnv env) => new(default, default, (ushort)((ushort)env.Raised | c switch
+    {
+        FpuCompare.Greater => 0,
+        FpuCompare.Less => C0,
+        FpuCompare.Equal => C3,
+        _ => C3 | C2 | C0,
+    }), false, false);
 
     static Expectation Memory(ulong bits, ushort high, in FpuEnv env, ulong mask) =>
         new(new Float80(high, bits), default, StatusOf(env), true, false, mask);
