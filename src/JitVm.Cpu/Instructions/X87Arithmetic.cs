@@ -45,7 +45,6 @@ internal static unsafe class X87Arithmetic
         c.SetFpuC1(false);
     }
 
-#if SOFTFLOAT
     /// <summary>One of the six basic operations, as dst ← dst op src (the R forms reverse the operands).</summary>
     internal interface IOperation
     {
@@ -59,22 +58,30 @@ internal static unsafe class X87Arithmetic
     internal struct DivOp : IOperation { public static Float80 Apply(in Float80 d, in Float80 s, ref FpuEnv e) => SoftFloat.Div(d, s, ref e); }
     internal struct DivrOp : IOperation { public static Float80 Apply(in Float80 d, in Float80 s, ref FpuEnv e) => SoftFloat.Div(s, d, ref e); }
 
-    /// <summary>ST(<paramref name="dst"/>) ← ST(dst) op <paramref name="src"/>, with the flags of the operand conversion already in <paramref name="env"/>.</summary>
-    [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    static void Complete<Op>(Processor c, int dst, in Float80 src, ref FpuEnv env, bool pop) where Op : struct, IOperation
+    /// <summary>
+    /// ST(<paramref name="dst"/>) ← ST(dst) op <paramref name="src"/>. <paramref name="env"/> holds the invalid flag of
+    /// an SNaN memory operand; <paramref name="srcDenormal"/> says the memory operand was a denormal in its format.
+    /// </summary>
+    static void Complete<Op>(Processor c, int dst, in Float80 src, ref FpuEnv env, bool pop, bool srcDenormal = false)
+        where Op : struct, IOperation
     {
-        if (!X87.Suppressed(c, env))
+        if (X87.Suppressed(c, env))
         {
-            var r = Op.Apply(c.FpuSt(dst), src, ref env);
-            if (!X87.Suppressed(c, env))
-            {
-                X87.Finish(c, env);
-                c.FpuSt(dst) = r;
-                if (pop) c.FpuPop();
-                return;
-            }
+            X87.Finish(c, env);
+            return;
         }
+        var d = c.FpuSt(dst);
+        var r = Op.Apply(d, src, ref env);
+        if (!X87.SourceDenormal(c, ref env, srcDenormal, d))
+        {
+            X87.Finish(c, env);
+            return;
+        }
+        bool suppressed = X87.Suppressed(c, env);
         X87.Finish(c, env);
+        if (suppressed) return;
+        c.FpuSt(dst) = r;
+        if (pop) c.FpuPop();
     }
 
     static void ArithSt<Op>(Processor c, ref Insn i) where Op : struct, IOperation => ArithRegisters<Op>(c, ref i, false);
@@ -99,8 +106,8 @@ internal static unsafe class X87Arithmetic
         c.FpuRecord(ref i);
         if (c.FpuEmpty(0)) { Underflow(c, 0, false); return; }
         var env = new FpuEnv(c.Fpu.Control);
-        var s = SoftFloat.FromSingle(bits, ref env);
-        Complete<Op>(c, 0, s, ref env, false);
+        var s = X87.FromSingle(bits, ref env, out bool denormal);
+        Complete<Op>(c, 0, s, ref env, false, denormal);
     }
 
     static void ArithM64<Op>(Processor c, ref Insn i) where Op : struct, IOperation
@@ -110,8 +117,8 @@ internal static unsafe class X87Arithmetic
         c.FpuRecord(ref i);
         if (c.FpuEmpty(0)) { Underflow(c, 0, false); return; }
         var env = new FpuEnv(c.Fpu.Control);
-        var s = SoftFloat.FromDouble(bits, ref env);
-        Complete<Op>(c, 0, s, ref env, false);
+        var s = X87.FromDouble(bits, ref env, out bool denormal);
+        Complete<Op>(c, 0, s, ref env, false, denormal);
     }
 
     static void ArithI16<Op>(Processor c, ref Insn i) where Op : struct, IOperation
@@ -165,6 +172,15 @@ internal static unsafe class X87Arithmetic
         if (c.FpuEmpty(0) || c.FpuEmpty(1)) { Underflow(c, 0, false); return; }
         var env = new FpuEnv(c.Fpu.Control);
         var r = SoftFloat.Scale(c.FpuSt(0), c.FpuSt(1), ref env);
+        // A result out of range even after the unmasked response's rebias comes back as ±∞ (overflow) or ±0
+        // (underflow): the host CPU reports it inexact, the infinity rounded up. (SoftFloat.Scale does not, yet.)
+        if (r.IsInfinity && (env.Raised & FpuExceptions.Overflow) != 0 && !c.FpuMasked(FpuExceptions.Overflow))
+        {
+            env.Raised |= FpuExceptions.Precision;
+            env.RoundedUp = true;
+        }
+        else if (r.IsZero && (env.Raised & FpuExceptions.Underflow) != 0 && !c.FpuMasked(FpuExceptions.Underflow))
+            env.Raised |= FpuExceptions.Precision;
         bool suppressed = X87.Suppressed(c, env);
         X87.Finish(c, env);
         if (!suppressed) c.FpuSt(0) = r;
@@ -193,7 +209,8 @@ internal static unsafe class X87Arithmetic
 
     // FPREM (truncating quotient, 8087 style) and FPREM1 (IEEE remainder): a partial remainder that reduces the
     // exponent difference by at most 63 per step. C2 = 1 says "not finished, run again"; when finished C0, C3, C1
-    // hold quotient bits 2, 1, 0.
+    // hold quotient bits 2, 1, 0. A NaN result or an unmasked exception clears C2 and C1 and leaves C0 and C3 (as the
+    // host CPU does).
     static void PartialRemainder(Processor c, ref Insn i, bool ieee)
     {
         if (!X87.Begin(c, ref i)) return;
@@ -208,7 +225,13 @@ internal static unsafe class X87Arithmetic
         var r = SoftFloat.PartialRemainder(c.FpuSt(0), c.FpuSt(1), ieee, out ulong quotient, out bool incomplete, ref env);
         bool suppressed = X87.Suppressed(c, env);
         if (env.Raised != 0) c.FpuSignal(env.Raised);
-        if (suppressed) return;
+        if (suppressed || r.IsNaN)
+        {
+            // No quotient: C2 and C1 cleared, C0 and C3 kept (also when an unmasked exception stops the operation).
+            c.SetFpuConditions(c.FpuStatusWord & (Processor.FpuC0 | Processor.FpuC3));
+            if (!suppressed) c.FpuSt(0) = r;
+            return;
+        }
         c.FpuSt(0) = r;
         int cc = incomplete ? Processor.FpuC2
             : ((quotient & 4) != 0 ? Processor.FpuC0 : 0) | ((quotient & 2) != 0 ? Processor.FpuC3 : 0) | ((quotient & 1) != 0 ? Processor.FpuC1 : 0);
@@ -229,13 +252,11 @@ internal static unsafe class X87Arithmetic
         t.Add(stiSt0, &ArithSt<Op>);
         t.Add(pop, &ArithStPop<Op>);
     }
-#endif
 
     internal static void Register(HandlerTable t)
     {
         t.Add(Code.Fabs, &Fabs);
         t.Add(Code.Fchs, &Fchs);
-#if SOFTFLOAT
         RegisterOperation<AddOp>(t, Code.Fadd_m32fp, Code.Fadd_m64fp, Code.Fiadd_m16int, Code.Fiadd_m32int,
             Code.Fadd_st0_sti, Code.Fadd_sti_st0, Code.Faddp_sti_st0);
         RegisterOperation<MulOp>(t, Code.Fmul_m32fp, Code.Fmul_m64fp, Code.Fimul_m16int, Code.Fimul_m32int,
@@ -254,6 +275,5 @@ internal static unsafe class X87Arithmetic
         t.Add(Code.Fxtract, &Fxtract);
         t.Add(Code.Fprem, &Fprem);
         t.Add(Code.Fprem1, &Fprem1);
-#endif
     }
 }

@@ -70,6 +70,67 @@ internal static class X87
     internal static bool StoreSuppressed(Processor c, in FpuEnv env) =>
         env.SuppressResult || ((ushort)(env.Raised & MemoryBlocking) & ~c.Fpu.Control) != 0;
 
+    /// <summary>
+    /// Widens a single-precision memory operand for an arithmetic or compare instruction. An SNaN stays signalling
+    /// (the operation raises #IA and picks the NaN by the unquieted significands, as the hardware does); whether the
+    /// source was a denormal comes back in <paramref name="denormal"/>, for <see cref="SourceDenormal"/> once the
+    /// operation has run, because #D ranks below an invalid operation and a QNaN operand (SDM vol. 1, 4.9.2).
+    /// </summary>
+    internal static Float80 FromSingle(uint bits, ref FpuEnv env, out bool denormal)
+    {
+        denormal = false;
+        // An SNaN goes to the operation as it is: the NaN the operation returns depends on the unquieted significands.
+        if ((bits & 0x7F80_0000) == 0x7F80_0000 && (bits & 0x7F_FFFF) != 0 && (bits & 0x40_0000) == 0)
+            return new Float80((ushort)((bits >> 16 & 0x8000) | 0x7FFF), Float80.IntegerBit | (ulong)(bits & 0x7F_FFFF) << 40);
+        var conversion = new FpuEnv(env.ControlWord);
+        var v = SoftFloat.FromSingle(bits, ref conversion);
+        denormal = (conversion.Raised & FpuExceptions.Denormal) != 0;
+        env.Raised |= conversion.Raised & FpuExceptions.Invalid;
+        return v;
+    }
+
+    /// <inheritdoc cref="FromSingle"/>
+    internal static Float80 FromDouble(ulong bits, ref FpuEnv env, out bool denormal)
+    {
+        denormal = false;
+        if ((bits & 0x7FF0_0000_0000_0000) == 0x7FF0_0000_0000_0000 && (bits & 0xF_FFFF_FFFF_FFFF) != 0 && (bits & 0x8_0000_0000_0000) == 0)
+            return new Float80((ushort)((bits >> 48 & 0x8000) | 0x7FFF), Float80.IntegerBit | (bits & 0xF_FFFF_FFFF_FFFF) << 11);
+        var conversion = new FpuEnv(env.ControlWord);
+        var v = SoftFloat.FromDouble(bits, ref conversion);
+        denormal = (conversion.Raised & FpuExceptions.Denormal) != 0;
+        env.Raised |= conversion.Raised & FpuExceptions.Invalid;
+        return v;
+    }
+
+    /// <summary>
+    /// Adds the #D of a denormal memory operand after the operation: not when the operation was invalid or divided by
+    /// zero (both rank above #D) or the other operand is a NaN. Returns false when #D is unmasked: then the operation's own flags are dropped and its result
+    /// must not be written (the handler is called before the operation completes).
+    /// </summary>
+    internal static bool SourceDenormal(Processor c, ref FpuEnv env, bool denormal, in Float80 other)
+    {
+        if (!denormal || (env.Raised & (FpuExceptions.Invalid | FpuExceptions.ZeroDivide)) != 0 || other.IsNaN) return true;
+        if (c.FpuMasked(FpuExceptions.Denormal))
+        {
+            env.Raised |= FpuExceptions.Denormal;
+            return true;
+        }
+        env.Raised = FpuExceptions.Denormal;
+        env.RoundedUp = false;
+        return false;
+    }
+
+    /// <summary>
+    /// A store an unmasked exception stopped: nothing is written, the stack is not popped, and as no rounded result
+    /// was delivered, precision and "rounded up" are not reported.
+    /// </summary>
+    internal static void Undelivered(ref FpuEnv env, ref bool pop)
+    {
+        env.Raised &= ~FpuExceptions.Precision;
+        env.RoundedUp = false;
+        pop = false;
+    }
+
     /// <summary>Merges an operation's flags into the status word; C1 reports whether the result was rounded up.</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     internal static void Finish(Processor c, in FpuEnv env)

@@ -51,29 +51,31 @@ internal static unsafe class X87Compare
         if (!X87.Begin(c, ref i)) return;
         c.FpuRecord(ref i);
         ref Float80 v = ref c.FpuSt(0);
-        int cls;
-        if (c.FpuEmpty(0)) cls = Processor.FpuC3 | Processor.FpuC0;                    // empty
-        else if (v.Exponent == 0) cls = v.Significand == 0 ? Processor.FpuC3             // zero
-            : Processor.FpuC3 | Processor.FpuC2;                                        // denormal (and pseudo-denormal)
-        else if ((v.Significand & Float80.IntegerBit) == 0) cls = 0;                    // unsupported (unnormal, pseudo-NaN/infinity)
-        else if (v.Exponent == Float80.MaxExponent)
-            cls = v.Significand == Float80.IntegerBit ? Processor.FpuC2 | Processor.FpuC0 // infinity
-                : Processor.FpuC0;                                                       // NaN
-        else cls = Processor.FpuC2;                                                      // normal
-        c.SetFpuConditions(cls | (v.Sign ? Processor.FpuC1 : 0));
+        c.SetFpuConditions(c.FpuEmpty(0) ? Processor.FpuC3 | Processor.FpuC0 | (v.Sign ? Processor.FpuC1 : 0) : SoftFloat.Examine(v));
     }
 
-#if SOFTFLOAT
-    /// <summary>Compares ST(0) with <paramref name="src"/> and sets C3, C2, C0 (C1 = 0) unless an unmasked exception occurred.</summary>
-    static void CompareConditions(Processor c, in Float80 src, ref FpuEnv env, bool quiet, int pops)
+    /// <summary>
+    /// Compares ST(0) with <paramref name="src"/> and sets C3, C2, C0 (C1 = 0). The condition codes are set even when
+    /// an unmasked invalid or denormal exception occurs (unordered for an invalid one, as the host CPU does); only the
+    /// pops are then skipped. SoftFloat compares with #D masked: its response is the instruction's.
+    /// </summary>
+    static void CompareConditions(Processor c, in Float80 src, ref FpuEnv env, bool quiet, int pops, bool srcDenormal = false)
     {
-        var r = X87.Suppressed(c, env) ? FpuCompare.Unordered : SoftFloat.Compare(c.FpuSt(0), src, quiet, ref env);
-        bool suppressed = X87.Suppressed(c, env);
+        var a = c.FpuSt(0);
+        var r = SoftFloat.Compare(a, src, quiet, ref env);
+        if ((env.Raised & FpuExceptions.Invalid) != 0) r = FpuCompare.Unordered;
+        else if (srcDenormal && !a.IsNaN) env.Raised |= FpuExceptions.Denormal;
         if (env.Raised != 0) c.FpuSignal(env.Raised);
-        if (suppressed) return;
         c.SetFpuConditions(ConditionBits(r));
-        Pop(c, pops);
+        if (!Unmasked(c, env)) Pop(c, pops);
     }
+
+    /// <summary>An unmasked invalid or denormal exception: the comparison's pops do not happen.</summary>
+    static bool Unmasked(Processor c, in FpuEnv env) =>
+        ((ushort)(env.Raised & (FpuExceptions.Invalid | FpuExceptions.Denormal)) & ~c.Fpu.Control) != 0;
+
+    /// <summary>The environment of a comparison: the control word with #D masked (see <see cref="CompareConditions"/>).</summary>
+    static FpuEnv CompareEnv(Processor c) => new((ushort)(c.Fpu.Control | (ushort)FpuExceptions.Denormal));
 
     static void ComSt(Processor c, ref Insn i, bool quiet, int pops)
     {
@@ -81,7 +83,7 @@ internal static unsafe class X87Compare
         c.FpuRecord(ref i);
         int src = (Code)i.Code is Code.Fcompp or Code.Fucompp ? 1 : i.R0 | i.R1;
         if (c.FpuEmpty(0) || c.FpuEmpty(src)) { Underflow(c, pops, false); return; }
-        var env = new FpuEnv(c.Fpu.Control);
+        var env = CompareEnv(c);
         var s = c.FpuSt(src);
         CompareConditions(c, s, ref env, quiet, pops);
     }
@@ -99,9 +101,9 @@ internal static unsafe class X87Compare
         uint bits = c.Read32(i.Seg, c.Ea(ref i));
         c.FpuRecord(ref i);
         if (c.FpuEmpty(0)) { Underflow(c, pops, false); return; }
-        var env = new FpuEnv(c.Fpu.Control);
-        var s = SoftFloat.FromSingle(bits, ref env);
-        CompareConditions(c, s, ref env, false, pops);
+        var env = CompareEnv(c);
+        var s = X87.FromSingle(bits, ref env, out bool denormal);
+        CompareConditions(c, s, ref env, false, pops, denormal);
     }
 
     static void ComM64(Processor c, ref Insn i, int pops)
@@ -110,16 +112,16 @@ internal static unsafe class X87Compare
         ulong bits = c.Read64(i.Seg, c.Ea(ref i));
         c.FpuRecord(ref i);
         if (c.FpuEmpty(0)) { Underflow(c, pops, false); return; }
-        var env = new FpuEnv(c.Fpu.Control);
-        var s = SoftFloat.FromDouble(bits, ref env);
-        CompareConditions(c, s, ref env, false, pops);
+        var env = CompareEnv(c);
+        var s = X87.FromDouble(bits, ref env, out bool denormal);
+        CompareConditions(c, s, ref env, false, pops, denormal);
     }
 
     static void ComInt(Processor c, ref Insn i, long value, int pops)
     {
         c.FpuRecord(ref i);
         if (c.FpuEmpty(0)) { Underflow(c, pops, false); return; }
-        var env = new FpuEnv(c.Fpu.Control);
+        var env = CompareEnv(c);
         var s = SoftFloat.FromInt(value, ref env);
         CompareConditions(c, s, ref env, false, pops);
     }
@@ -150,37 +152,33 @@ internal static unsafe class X87Compare
         if (!X87.Begin(c, ref i)) return;
         c.FpuRecord(ref i);
         if (c.FpuEmpty(0)) { Underflow(c, 0, false); return; }
-        var env = new FpuEnv(c.Fpu.Control);
+        var env = CompareEnv(c);
         CompareConditions(c, Float80.Zero, ref env, false, 0);
     }
 
-    // ---- FCOMI/FUCOMI (P6): the result in ZF, PF, CF; C1 cleared ----
+    // ---- FCOMI/FUCOMI (P6): the result in ZF, PF, CF; C1 changes only on a stack underflow (as on the host CPU) ----
 
     static void Comi(Processor c, ref Insn i, bool quiet, bool pop)
     {
         if (!X87.BeginFeature(c, ref i, CpuidInfo.FeatureCmov, 0)) return;
         c.FpuRecord(ref i);
         if (c.FpuEmpty(0) || c.FpuEmpty(i.R1)) { Underflow(c, pop ? 1 : 0, true); return; }
-        var env = new FpuEnv(c.Fpu.Control);
+        var env = CompareEnv(c);
         var r = SoftFloat.Compare(c.FpuSt(0), c.FpuSt(i.R1), quiet, ref env);
-        bool suppressed = X87.Suppressed(c, env);
+        if ((env.Raised & FpuExceptions.Invalid) != 0) r = FpuCompare.Unordered;
         if (env.Raised != 0) c.FpuSignal(env.Raised);
-        if (suppressed) return;
         c.SetArithFlags(EflagsBits(r));
-        c.SetFpuC1(false);
-        if (pop) c.FpuPop();
+        if (pop && !Unmasked(c, env)) c.FpuPop();
     }
 
     static void Fcomi(Processor c, ref Insn i) => Comi(c, ref i, false, false);
     static void Fcomip(Processor c, ref Insn i) => Comi(c, ref i, false, true);
     static void Fucomi(Processor c, ref Insn i) => Comi(c, ref i, true, false);
     static void Fucomip(Processor c, ref Insn i) => Comi(c, ref i, true, true);
-#endif
 
     internal static void Register(HandlerTable t)
     {
         t.Add(Code.Fxam, &Fxam);
-#if SOFTFLOAT
         t.Add(Code.Fcom_m32fp, &FcomM32);
         t.Add(Code.Fcomp_m32fp, &FcompM32);
         t.Add(Code.Fcom_m64fp, &FcomM64);
@@ -203,6 +201,5 @@ internal static unsafe class X87Compare
         t.Add(Code.Fcomip_st0_sti, &Fcomip);
         t.Add(Code.Fucomi_st0_sti, &Fucomi);
         t.Add(Code.Fucomip_st0_sti, &Fucomip);
-#endif
     }
 }

@@ -51,15 +51,14 @@ internal static unsafe class X87DataMovement
         c.FpuRecord(ref i);
     }
 
-    // FLD ST(i): ST(i) is read relative to the old TOP.
+    // FLD ST(i): ST(i) is read relative to the old TOP. An empty source is an underflow (C1 = 0) even when the push
+    // would also overflow (the host CPU agrees).
     static void FldSt(Processor c, ref Insn i)
     {
         if (!X87.Begin(c, ref i)) return;
         c.FpuRecord(ref i);
         if (c.FpuEmpty(i.R0))
         {
-            if (OverflowStops(c)) return;
-            if (!c.FpuEmpty(7)) { c.FpuPush(Float80.Indefinite); return; }
             if (c.FpuStackFault(overflow: false)) c.FpuPush(Float80.Indefinite);
             return;
         }
@@ -146,7 +145,7 @@ internal static unsafe class X87DataMovement
         c.FpuSt(n) = t;
     }
 
-    // ---- FCMOVcc (CPUID.CMOV and FPU): ST(0) ← ST(i) when the EFLAGS condition holds ----
+    // ---- FCMOVcc (CPUID.CMOV and FPU): ST(0) ← ST(i) when the EFLAGS condition holds; C1 changes only on underflow ----
 
     static int FcmovCondition(ushort code) => (Code)code switch
     {
@@ -163,7 +162,6 @@ internal static unsafe class X87DataMovement
             if (c.FpuStackFault(overflow: false)) c.FpuSetSt(0, Float80.Indefinite);
             return;
         }
-        c.SetFpuC1(false);
         if (c.Condition(FcmovCondition(i.Code))) c.FpuSt(0) = c.FpuSt(i.R1);
     }
 
@@ -206,14 +204,15 @@ internal static unsafe class X87DataMovement
     static void Fldlg2(Processor c, ref Insn i) => LoadConstant(c, ref i, Rounded(c, Lg2));
     static void Fldln2(Processor c, ref Insn i) => LoadConstant(c, ref i, Rounded(c, Ln2));
 
-#if SOFTFLOAT
     // ---- FLD m32fp / m64fp: exact widening; a denormal raises #D, an SNaN #IA (and is quieted) ----
+    // Only an unmasked #IA stops the load; with #D unmasked the value is still pushed (as the host CPU does), and the
+    // exception is reported by the next waiting instruction.
 
     static void LoadConverted(Processor c, ref Insn i, in Float80 v, in FpuEnv env)
     {
         if (OverflowStops(c)) { c.FpuRecord(ref i); return; }
         if (!c.FpuEmpty(7)) { c.FpuPush(Float80.Indefinite); c.FpuRecord(ref i); return; }
-        bool suppressed = X87.Suppressed(c, env);
+        bool suppressed = (env.Raised & FpuExceptions.Invalid) != 0 && !c.FpuMasked(FpuExceptions.Invalid);
         X87.Finish(c, env);
         if (!suppressed) c.FpuPush(v);
         c.FpuRecord(ref i);
@@ -253,7 +252,7 @@ internal static unsafe class X87DataMovement
         var env = new FpuEnv(c.Fpu.Control);
         uint bits = SoftFloat.ToSingle(c.FpuSt(0), ref env);
         if (!X87.StoreSuppressed(c, env)) c.Write32(i.Seg, ea, bits);
-        else pop = false;
+        else X87.Undelivered(ref env, ref pop);
         X87.Finish(c, env);
         c.FpuRecord(ref i);
         if (pop) c.FpuPop();
@@ -273,7 +272,7 @@ internal static unsafe class X87DataMovement
         var env = new FpuEnv(c.Fpu.Control);
         ulong bits = SoftFloat.ToDouble(c.FpuSt(0), ref env);
         if (!X87.StoreSuppressed(c, env)) c.Write64(i.Seg, ea, bits);
-        else pop = false;
+        else X87.Undelivered(ref env, ref pop);
         X87.Finish(c, env);
         c.FpuRecord(ref i);
         if (pop) c.FpuPop();
@@ -331,7 +330,7 @@ internal static unsafe class X87DataMovement
             _ => (ulong)SoftFloat.ToInt64(c.FpuSt(0), ref env),
         };
         if (!X87.StoreSuppressed(c, env)) WriteInt(c, i.Seg, ea, width, value);
-        else pop = false;
+        else X87.Undelivered(ref env, ref pop);
         X87.Finish(c, env);
         c.FpuRecord(ref i);
         if (pop) c.FpuPop();
@@ -390,12 +389,11 @@ internal static unsafe class X87DataMovement
         ulong low = SoftFloat.ToBcd(c.FpuSt(0), out ushort high, ref env);
         bool pop = true;
         if (!X87.StoreSuppressed(c, env)) c.WriteFloat80Unchecked(i.Seg, ea, new Float80(high, low));
-        else pop = false;
+        else X87.Undelivered(ref env, ref pop);
         X87.Finish(c, env);
         c.FpuRecord(ref i);
         if (pop) c.FpuPop();
     }
-#endif
 
     internal static void Register(HandlerTable t)
     {
@@ -421,7 +419,6 @@ internal static unsafe class X87DataMovement
         t.Add(Code.Fldpi, &Fldpi);
         t.Add(Code.Fldlg2, &Fldlg2);
         t.Add(Code.Fldln2, &Fldln2);
-#if SOFTFLOAT
         t.Add(Code.Fld_m32fp, &FldM32);
         t.Add(Code.Fld_m64fp, &FldM64);
         t.Add(Code.Fst_m32fp, &FstM32);
@@ -441,6 +438,5 @@ internal static unsafe class X87DataMovement
         t.Add(Code.Fisttp_m64int, &FisttpM64);
         t.Add(Code.Fbld_m80bcd, &Fbld);
         t.Add(Code.Fbstp_m80bcd, &Fbstp);
-#endif
     }
 }

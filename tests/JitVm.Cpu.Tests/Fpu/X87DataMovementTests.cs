@@ -170,3 +170,98 @@ public class X87DataMovementTests
         Assert.Equal(2u, r.Cpu.Fpu.Ip);                     // the pointer still that of FLD1
     }
 }
+
+/// <summary>The converting loads and stores: FLD/FST of m32fp and m64fp, FILD/FIST(P), FBLD/FBSTP.</summary>
+public class X87ConversionTests
+{
+    [Fact]
+    public void SingleAndDoubleLoadsAreExact()
+    {
+        var r = new FpuRig();
+        r.PokeSingle(0x7000, -1.25f);
+        r.PokeDouble(0x7008, 1e300);
+        r.Run(x => { x.fninit(); x.fld(__dword_ptr[0x7000]); x.fld(__qword_ptr[0x7008]); });
+        Assert.Equal(FpuRig.F(-1.25), r.St(1));
+        Assert.Equal(FpuRig.F(1e300), r.St(0));
+        Assert.Equal(0, r.Flags);
+    }
+
+    [Fact]
+    public void ASignallingNaNLoadIsInvalidAndQuieted()
+    {
+        var r = new FpuRig();
+        r.M.Memory.Write32(0x7000, 0x7F80_0001);
+        r.Run(x => { x.fninit(); x.fld(__dword_ptr[0x7000]); });
+        Assert.Equal(new Float80(0x7FFF, 0xC000_0100_0000_0000), r.St(0));
+        Assert.Equal(1, r.Flags);
+    }
+
+    [Theory]
+    [InlineData(0, 0x3EAAAAAB)]         // 1/3 to nearest
+    [InlineData(1, 0x3EAAAAAA)]         // down
+    [InlineData(2, 0x3EAAAAAB)]         // up
+    [InlineData(3, 0x3EAAAAAA)]         // toward zero
+    public void StoresRoundByRc(int rc, uint single)
+    {
+        var r = new FpuRig();
+        r.M.Memory.Write16(0x7020, (ushort)(0x037F | rc << 10));
+        r.M.Memory.Write16(0x7022, 3);
+        r.Run(x => { x.fninit(); x.fldcw(__word_ptr[0x7020]); x.fld1(); x.fidiv(__word_ptr[0x7022]); x.fstp(__dword_ptr[0x7000]); });
+        Assert.Equal(single, r.M.Memory.Read32(0x7000));
+        Assert.Equal(0, r.Top);
+    }
+
+    [Fact]
+    public void UnmaskedOverflowStoresNothingAndDoesNotPop()
+    {
+        var r = new FpuRig();
+        r.PokeDouble(0x7008, 1e300);
+        r.M.Memory.Write32(0x7000, 0x5A5A5A5A);
+        r.M.Memory.Write16(0x7020, 0x0377);                                        // OE unmasked
+        r.Run(x => { x.fninit(); x.fldcw(__word_ptr[0x7020]); x.fld(__qword_ptr[0x7008]); x.fstp(__dword_ptr[0x7000]); });
+        Assert.Equal(0x5A5A5A5Au, r.M.Memory.Read32(0x7000));
+        Assert.Equal(7, r.Top);
+        Assert.Equal(0x8088, r.Status & 0xC7FF);                                   // B, ES, OE (no PE: nothing was delivered)
+    }
+
+    [Fact]
+    public void IntegerLoadsAndStores()
+    {
+        var r = new FpuRig();
+        r.M.Memory.Write16(0x7000, unchecked((ushort)-1234));
+        r.Poke64(0x7008, 0x0123_4567_89AB_CDEF);
+        r.Run(x =>
+        {
+            x.fninit();
+            x.fild(__word_ptr[0x7000]); x.fistp(__dword_ptr[0x7020]);
+            x.fild(__qword_ptr[0x7008]); x.fld(st0); x.fistp(__qword_ptr[0x7030]); x.fistp(__word_ptr[0x7040]);
+        });
+        Assert.Equal(unchecked((uint)-1234), r.M.Memory.Read32(0x7020));
+        Assert.Equal(0x0123_4567_89AB_CDEFul, r.Peek64(0x7030));
+        Assert.Equal(0x8000, r.M.Read16(0x7040));                                 // out of range: the integer indefinite
+        Assert.Equal(1, r.Flags & 0x3F);
+        Assert.Equal(0, r.Top);
+    }
+
+    [Fact]
+    public void FistRoundsToNearestEven()
+    {
+        var r = new FpuRig();
+        r.PokeDouble(0x7000, 2.5);
+        r.PokeDouble(0x7008, -3.5);
+        r.Run(x => { x.fninit(); x.fld(__qword_ptr[0x7000]); x.fistp(__word_ptr[0x7010]); x.fld(__qword_ptr[0x7008]); x.fistp(__word_ptr[0x7012]); });
+        Assert.Equal(2, r.M.Read16(0x7010));
+        Assert.Equal(unchecked((ushort)-4), r.M.Read16(0x7012));
+    }
+
+    [Fact]
+    public void PackedBcdRoundTrip()
+    {
+        var r = new FpuRig();
+        r.M.Memory.Poke(0x7000, [0x89, 0x67, 0x45, 0x23, 0x01, 0x00, 0x00, 0x00, 0x00, 0x80]);   // -123456789
+        r.Run(x => { x.fninit(); x.fbld(__tword_ptr[0x7000]); x.fld(st0); x.fbstp(__tword_ptr[0x7010]); });
+        Assert.Equal(FpuRig.F(-123456789), r.St(0));
+        Assert.Equal(r.Bytes(0x7000, 10), r.Bytes(0x7010, 10));
+        Assert.Equal(7, r.Top);
+    }
+}
