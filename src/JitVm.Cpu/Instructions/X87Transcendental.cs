@@ -10,9 +10,12 @@ namespace JitVm.Cpu.Instructions;
 /// </summary>
 internal static unsafe class X87Transcendental
 {
-#if SOFTFLOAT
-    /// <summary>|v| ≥ 2^63 (finite): the trigonometric instructions set C2 and leave the operand for the program to reduce.</summary>
-    static bool OutOfRange(in Float80 v) => v.Exponent >= Float80.Bias + 63 && v.Exponent != Float80.MaxExponent;
+    /// <summary>
+    /// |v| ≥ 2^63 (finite and supported; an unnormal is invalid instead): the trigonometric instructions set C2 and leave
+    /// the operand for the program to reduce.
+    /// </summary>
+    static bool OutOfRange(in Float80 v) =>
+        v.Exponent >= Float80.Bias + 63 && v.Exponent != Float80.MaxExponent && (v.Significand & Float80.IntegerBit) != 0;
 
     static void Underflow(Processor c, int dst, bool pop)
     {
@@ -62,8 +65,9 @@ internal static unsafe class X87Transcendental
         Float80 first, second;
         if (tan)
         {
+            // A NaN tangent (NaN operand, or the indefinite of an invalid one) is pushed in place of the 1.0 too.
             first = SoftFloat.Tan(c.FpuSt(0), ref env);
-            second = Float80.One;
+            second = first.IsNaN ? first : Float80.One;
         }
         else first = SoftFloat.SinCos(c.FpuSt(0), out second, ref env);
         bool suppressed = X87.Suppressed(c, env);
@@ -99,11 +103,9 @@ internal static unsafe class X87Transcendental
     static void Fpatan(Processor c, ref Insn i) => Binary(c, ref i, &AtanOf);
     static void Fyl2x(Processor c, ref Insn i) => Binary(c, ref i, &Yl2xOf);
     static void Fyl2xp1(Processor c, ref Insn i) => Binary(c, ref i, &Yl2xp1Of);
-#endif
 
     internal static void Register(HandlerTable t)
     {
-#if SOFTFLOAT
         t.Add(Code.Fsin, &Fsin);
         t.Add(Code.Fcos, &Fcos);
         t.Add(Code.Fsincos, &Fsincos);
@@ -112,6 +114,5 @@ internal static unsafe class X87Transcendental
         t.Add(Code.F2xm1, &F2xm1);
         t.Add(Code.Fyl2x, &Fyl2x);
         t.Add(Code.Fyl2xp1, &Fyl2xp1);
-#endif
     }
 }
