@@ -13,9 +13,10 @@ namespace JitVm.Storage.Vhd;
 /// </para>
 /// <para>
 /// Dynamic disks: reads of unallocated blocks, or of sectors whose bitmap bit is clear, return zeros. A write to an
-/// unallocated block appends the block where the trailing footer was, in a crash-consistent order: block (bitmap and
-/// data), then the footer at the new end of file, a flush, and only then the BAT entry. Writes of all-zero data to an
-/// unallocated block allocate nothing.
+/// unallocated block appends the block where the trailing footer was, in a crash-consistent order: the footer at the
+/// new end of file, the data, the bitmap, a flush, and only then the BAT entry, so the file always ends with a valid
+/// footer and a crash leaves at most an unreferenced block (a leak); a read-write open cuts such a block off and
+/// rewrites a missing or stale trailing footer. Writes of all-zero data to an unallocated block allocate nothing.
 /// </para>
 /// </summary>
 public sealed class VhdImage : DiskImage
@@ -199,7 +200,27 @@ public sealed class VhdImage : DiskImage
 
         var image = new VhdImage(h, path, readOnly, footer, footerBytes, header, bat, 0);
         image.nextFree = image.ComputeNextFree(fileLength);
+        if (!readOnly && !image.TailIsFooter()) image.RepairTail();
         return image;
+    }
+
+    /// <summary>True if the file ends with the footer right after the last block (or the metadata).</summary>
+    bool TailIsFooter()
+    {
+        if (handle.Length != nextFree + VhdFooter.Size) return false;
+        var tail = new byte[VhdFooter.Size];
+        return handle.Read(nextFree, tail) == VhdFooter.Size && tail.AsSpan().SequenceEqual(footerBytes);
+    }
+
+    /// <summary>
+    /// After a crash (an unreferenced block past the last one, a missing or stale trailing footer): writes the footer
+    /// right after the last block, then cuts the file there. The file ends with a valid footer before and after the cut.
+    /// </summary>
+    void RepairTail()
+    {
+        handle.Write(nextFree, footerBytes);
+        handle.SetLength(nextFree + VhdFooter.Size);
+        handle.Flush();
     }
 
     /// <summary>End of the last block inside the file, or of the metadata: where the trailing footer belongs.</summary>
@@ -442,21 +463,20 @@ public sealed class VhdImage : DiskImage
 
     void AllocateBlock(uint block, int firstSector, ReadOnlySpan<byte> src)
     {
+        // The file must end with the footer at nextFree, so that the new block's area is fresh (zeros: qemu reads
+        // blocks without looking at their bitmaps).
+        if (handle.Length != nextFree + VhdFooter.Size) RepairTail();
         long start = nextFree;
         long blockEnd = start + bitmapSize + header!.BlockSize;
-        // Anything beyond the old footer (an unreferenced block left by a crash) is discarded so that the new
-        // block's unwritten sectors read as zeros.
-        if (handle.Length > start + VhdFooter.Size) handle.SetLength(start);
-
         var bm = new byte[bitmapSize];
         for (int s = firstSector; s < firstSector + src.Length / Sector; s++) bm[s >> 3] |= (byte)(0x80 >> (s & 7));
-        handle.Write(start, bm);                                     // 1. bitmap (over the old footer)
+        handle.Write(blockEnd, footerBytes);                                // 1. footer at the new end (the file grows)
         handle.Write(start + bitmapSize + (long)firstSector * Sector, src); // 2. data
-        handle.Write(blockEnd, footerBytes);                         // 3. footer at the new end
-        handle.Flush();                                          //    barrier
+        handle.Write(start, bm);                                            // 3. bitmap, over the old footer
+        handle.Flush();                                                     //    barrier
         var entry = new byte[4];
         BinaryPrimitives.WriteUInt32BigEndian(entry, (uint)(start / Sector));
-        handle.Write((long)header.TableOffset + (long)block * 4, entry); // 4. BAT entry
+        handle.Write((long)header.TableOffset + (long)block * 4, entry);    // 4. BAT entry
         bat[block] = (uint)(start / Sector);
         bitmaps[block] = bm;
         nextFree = blockEnd;
