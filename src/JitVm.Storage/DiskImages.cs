@@ -20,9 +20,10 @@ public static class DiskImages
     /// <summary>
     /// Creates a new image (failing if the file exists) and returns it opened read-write, as <c>qemu-img create</c>.
     /// <paramref name="format"/>: "raw", "qcow2", or "vpc" (alias "vhd") with <paramref name="subformat"/> "dynamic"
-    /// (the default) or "fixed". <paramref name="size"/> is a positive multiple of 512; for qcow2 with a
+    /// (the default) or "fixed". <paramref name="size"/> is a positive multiple of 512; with a
     /// <paramref name="backingFile"/> it may be 0 to take the backing image's size. <paramref name="backingFile"/>
-    /// (qcow2 only) is stored as given and resolved against the new image's directory. <paramref name="clusterSize"/>
+    /// (qcow2: any image, stored as given and resolved against the new image's directory; vpc: a VHD parent, which
+    /// makes a differencing disk of the parent's size) is not allowed for raw. <paramref name="clusterSize"/>
     /// is the qcow2 cluster size (512..2 MiB, a power of two; default 64 KiB) or the dynamic VHD block size (a power of
     /// two of at least 4096; default 2 MiB); <paramref name="version"/> is the qcow2 version (2 = compat 0.10, 3 = compat 1.1).
     /// </summary>
@@ -58,7 +59,19 @@ public static class DiskImages
             }
             case "vpc" or "vhd":
             {
-                if (backingFile != null) throw new ArgumentException("VHD differencing disks cannot be created", nameof(backingFile));
+                if (backingFile != null)
+                {
+                    if (subformat is not (null or "dynamic"))
+                        throw new ArgumentException("a VHD with a parent (backing file) is a differencing disk: no subformat", nameof(subformat));
+                    if (size != 0)
+                    {
+                        string dir = System.IO.Path.GetDirectoryName(System.IO.Path.GetFullPath(path)) ?? ".";
+                        string resolved = System.IO.Path.IsPathRooted(backingFile) ? backingFile : System.IO.Path.Combine(dir, backingFile);
+                        using var b = Open(resolved, readOnly: true);
+                        if (b.Length != size) throw new ArgumentException($"a differencing VHD has its parent's size ({b.Length} bytes), not {size}", nameof(size));
+                    }
+                    return VhdImage.CreateDifferencing(path, backingFile, clusterSize == 0 ? VhdImage.DefaultBlockSize : clusterSize);
+                }
                 bool fixedSize = subformat switch
                 {
                     null or "dynamic" => false,
@@ -122,7 +135,7 @@ public static class DiskImages
         return format switch
         {
             "qcow2" => Qcow2Image.Open(f, path, readOnly, openBacking),
-            "vpc" => VhdImage.Open(f, path, readOnly),
+            "vpc" => VhdImage.Open(f, path, readOnly, openBacking),
             _ => RawImage.Open(f, path, readOnly),
         };
     }

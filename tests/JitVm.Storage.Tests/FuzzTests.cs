@@ -159,7 +159,9 @@ public sealed class FuzzTests(ITestOutputHelper output) : IDisposable
             [
                 (0, 8, "cookie"), (8, 8, "data offset"), (16, 8, "table offset"), (24, 4, "header version"),
                 (28, 4, "max table entries"), (32, 4, "block size"), (36, 4, "checksum"), (56, 4, "parent time stamp"),
-                (576, 8, "parent locator 0"), (584, 8, "parent locator 0 offset"),
+                (40, 8, "parent unique id"), (64, 8, "parent name"), (576, 4, "parent locator 0 code"),
+                (580, 4, "parent locator 0 space"), (584, 4, "parent locator 0 length"), (592, 8, "parent locator 0 offset"),
+                (600, 4, "parent locator 1 code"), (608, 4, "parent locator 1 length"), (616, 8, "parent locator 1 offset"),
             ];
             foreach (var (o, w, n) in dyn) s.Fields.Add(new Field(h + o, w, "dynamic header " + n));
             long bat = (long)Be(b, h + 16, 8);
@@ -168,6 +170,14 @@ public sealed class FuzzTests(ITestOutputHelper output) : IDisposable
             int bitmap = (int)((bs / 512 / 8 + 511) / 512 * 512);
             s.Pointers.AddRange([h, bat]);
             s.Tables.Add(new Table(bat, entries, 4, "BAT"));
+            for (int i = 0; i < 8; i++)
+            {
+                long l = h + 576 + i * 24;
+                if (Be(b, l, 4) == 0) continue;
+                long at = (long)Be(b, l + 16, 8), len = (long)Be(b, l + 8, 4);
+                s.Pointers.Add(at);
+                s.Tables.Add(new Table(at, len, 1, $"parent locator {i} data"));
+            }
             for (long i = 0; i < entries; i++)
             {
                 uint e = (uint)Be(b, bat + i * 4, 4);
@@ -310,6 +320,21 @@ public sealed class FuzzTests(ITestOutputHelper output) : IDisposable
         var q = DescribeVhd("qemu dynamic", Mem(P("q.vhd")));
         q.WholeDiskRead = false;
         seeds.Add(q);
+
+        // Ours: a differencing disk (16 KiB blocks) over the small dynamic disk above.
+        var diffParent = dyn.Clone();
+        var parentFooter = VhdFooter.Parse(Bytes(diffParent).AsSpan(0, 512), "seed");
+        var diff = new MemoryImageFile();
+        VhdImage.WriteDifferencing(diff, parentFooter, 0, "parent.vhd", "/fuzz/parent.vhd", 16 * 1024);
+        var parents = new Dictionary<string, MemoryImageFile> { ["parent.vhd"] = diffParent };
+        using (var img = VhdImage.Open(diff, "/fuzz/child.vhd", false, Opener(parents)))
+        {
+            img.Write(1024, Pattern(1024, 7));
+            img.Write(20 * KiB, new byte[512]);
+        }
+        var diffSeed = DescribeVhd("ours differencing", diff.Clone());
+        diffSeed.OpenBacking = Opener(parents);
+        seeds.Add(diffSeed);
 
         Ok(QemuImg, "create", "-q", "-f", "vpc", "-o", "subformat=fixed", P("qf.vhd"), "256K");
         Ok(QemuIo, "-f", "vpc", "-c", "write -P 0x23 8k 4k", P("qf.vhd"));
@@ -507,7 +532,7 @@ public sealed class FuzzTests(ITestOutputHelper output) : IDisposable
     {
         string path = "/fuzz/" + s.Name.Replace(' ', '-') + "." + s.Format;
         if (how == OpenAs.Probe || s.Format == "raw") return DiskImages.Open(f, path, readOnly, s.OpenBacking);
-        return s.Format == "qcow2" ? Qcow2Image.Open(f, path, readOnly, s.OpenBacking) : VhdImage.Open(f, path, readOnly);
+        return s.Format == "qcow2" ? Qcow2Image.Open(f, path, readOnly, s.OpenBacking) : VhdImage.Open(f, path, readOnly, s.OpenBacking);
     }
 
     static void Exercise(Seed s, int iteration, int salt, Stats st, ITestOutputHelper? trace = null)

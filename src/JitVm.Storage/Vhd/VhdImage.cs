@@ -43,9 +43,14 @@ public sealed class VhdImage : DiskImage
     readonly long metadataEnd;         // end of footer copy, header and BAT
     readonly Dictionary<uint, byte[]> bitmaps = new();
     long nextFree;                     // where the next block goes (the trailing footer's offset)
+    DiskImage? parent;                 // differencing disks: where sectors not written here come from
     bool disposed;
 
-    VhdImage(ImageFile handle, string path, bool readOnly, VhdFooter footer, byte[] footerBytes, VhdDynamicHeader? header, uint[] bat, long nextFree)
+    /// <summary>Longest chain of differencing disks opened (this disk plus its ancestors).</summary>
+    public const int MaxParentDepth = 16;
+    [ThreadStatic] static List<string>? openChain;
+
+    VhdImage(ImageFile handle, string path, bool readOnly, VhdFooter footer, byte[] footerBytes, VhdDynamicHeader? header, uint[] bat, long nextFree, long locatorsEnd = 0)
     {
         this.handle = handle;
         this.path = path;
@@ -58,7 +63,7 @@ public sealed class VhdImage : DiskImage
             this.bat = bat;
             bitmapSize = (int)(((header.BlockSize / Sector / 8) + Sector - 1) / Sector * Sector);
             metadataEnd = Math.Max(Math.Max(Sector, (long)footer.DataOffset + VhdDynamicHeader.Size),
-                (long)header.TableOffset + BatBytes(header.MaxTableEntries));
+                Math.Max((long)header.TableOffset + BatBytes(header.MaxTableEntries), locatorsEnd));
             this.nextFree = nextFree;
         }
     }
@@ -72,8 +77,11 @@ public sealed class VhdImage : DiskImage
     /// <inheritdoc/>
     public override string Path => path;
 
-    /// <summary>Fixed or dynamic.</summary>
+    /// <summary>Fixed, dynamic or differencing.</summary>
     public VhdDiskType DiskType => footer.DiskType;
+
+    /// <summary>A differencing disk's parent (opened read-only), else null.</summary>
+    public override DiskImage? Backing => parent;
     /// <summary>The footer's CHS geometry.</summary>
     public VhdGeometry Geometry => footer.Geometry;
     /// <summary>The footer's creator application (four characters, e.g. "qemu", "win ").</summary>
@@ -104,7 +112,13 @@ public sealed class VhdImage : DiskImage
     // ---------------------------------------------------------------- open / create
 
     /// <summary>Opens a fixed or dynamic VHD; every field is validated (<see cref="ImageFormatException"/> names it).</summary>
-    public static VhdImage Open(string path, bool readOnly)
+    /// <remarks>
+    /// A differencing disk's parent is found through its parent locators (Windows relative and absolute paths, Mac OS X
+    /// file URL), then the parent's name in the child's directory, and opened read-only through
+    /// <paramref name="openParent"/> (default: <see cref="DiskImages.Open(string, bool)"/>); its unique id must be the
+    /// one the child recorded. Chains deeper than <see cref="MaxParentDepth"/> or looping are refused.
+    /// </remarks>
+    public static VhdImage Open(string path, bool readOnly, Func<string, bool, DiskImage>? openParent = null)
     {
         ImageFile h;
         try
@@ -115,15 +129,31 @@ public sealed class VhdImage : DiskImage
         {
             throw new ImageFormatException($"cannot open VHD '{path}': {e.Message}", e);
         }
-        return Open(h, System.IO.Path.GetFullPath(path), readOnly);
+        return Open(h, System.IO.Path.GetFullPath(path), readOnly, openParent);
     }
 
-    /// <summary>Opens the VHD held in <paramref name="h"/> (which the image then owns); <paramref name="path"/> names it in messages.</summary>
-    internal static VhdImage Open(ImageFile h, string path, bool readOnly)
+    /// <summary>
+    /// Opens the VHD held in <paramref name="h"/> (which the image then owns); <paramref name="path"/> names it in
+    /// messages and locates a differencing disk's parent.
+    /// </summary>
+    internal static VhdImage Open(ImageFile h, string path, bool readOnly, Func<string, bool, DiskImage>? openParent = null)
     {
+        var chain = openChain ??= [];
+        string key = System.IO.Path.GetFullPath(path);
+        if (chain.Contains(key))
+        {
+            h.Dispose();
+            throw new ImageFormatException($"VHD parent: loop in the chain of differencing disks at '{path}'");
+        }
+        if (chain.Count >= MaxParentDepth)
+        {
+            h.Dispose();
+            throw new ImageFormatException($"VHD parent: chain of differencing disks deeper than {MaxParentDepth} at '{path}'");
+        }
+        chain.Add(key);
         try
         {
-            return OpenHandle(h, path, readOnly);
+            return OpenHandle(h, path, readOnly, openParent);
         }
         catch (Exception e) when (e is IOException or UnauthorizedAccessException)
         {
@@ -135,9 +165,13 @@ public sealed class VhdImage : DiskImage
             h.Dispose();
             throw;
         }
+        finally
+        {
+            chain.RemoveAt(chain.Count - 1);
+        }
     }
 
-    static VhdImage OpenHandle(ImageFile h, string path, bool readOnly)
+    static VhdImage OpenHandle(ImageFile h, string path, bool readOnly, Func<string, bool, DiskImage>? openParent)
     {
         long fileLength = h.Length;
         if (fileLength < VhdFooter.Size)
@@ -158,7 +192,7 @@ public sealed class VhdImage : DiskImage
             try
             {
                 var copy = VhdFooter.Parse(head, "copy at offset 0");
-                if (copy.DiskType == VhdDiskType.Dynamic)
+                if (copy.DiskType is VhdDiskType.Dynamic or VhdDiskType.Differencing)
                 {
                     footer = copy;
                     footerBytes = head;
@@ -180,7 +214,7 @@ public sealed class VhdImage : DiskImage
             return new VhdImage(h, path, readOnly, footer, footerBytes, null, [], 0);
         }
 
-        // Dynamic disk.
+        // Dynamic or differencing disk.
         if (footer.DataOffset < VhdFooter.Size || fileLength < VhdDynamicHeader.Size || footer.DataOffset > (ulong)(fileLength - VhdDynamicHeader.Size))
             throw new ImageFormatException($"VHD footer data offset: 0x{footer.DataOffset:X} does not locate a dynamic header inside the {fileLength}-byte file");
         var hb = new byte[VhdDynamicHeader.Size];
@@ -198,10 +232,92 @@ public sealed class VhdImage : DiskImage
         var bat = new uint[header.MaxTableEntries];
         for (int i = 0; i < bat.Length; i++) bat[i] = BinaryPrimitives.ReadUInt32BigEndian(raw.AsSpan(i * 4));
 
-        var image = new VhdImage(h, path, readOnly, footer, footerBytes, header, bat, 0);
+        long locatorsEnd = 0;
+        var locatorData = new List<(uint Code, byte[] Data)>();
+        if (footer.DiskType == VhdDiskType.Differencing)
+        {
+            for (int i = 0; i < VhdDynamicHeader.Locators; i++)
+            {
+                var l = header.ParentLocators[i];
+                if (l.PlatformCode == 0) continue;
+                if (l.DataLength == 0 || l.DataLength > MaxLocatorBytes || l.DataOffset < VhdFooter.Size
+                    || l.DataOffset > (ulong)fileLength || (long)l.DataOffset + l.DataLength > fileLength)
+                    throw new ImageFormatException($"VHD parent locator {i}: {l.DataLength} bytes at 0x{l.DataOffset:X} are empty, too long or outside the {fileLength}-byte file");
+                var data = new byte[l.DataLength];
+                ReadExactly(h, data, (long)l.DataOffset);
+                locatorData.Add((l.PlatformCode, data));
+                // The data space is in sectors per the specification; some writers store bytes. Either way the
+                // data itself ends the locator's area at the least.
+                long space = Math.Max(l.DataLength, l.DataSpace <= MaxLocatorBytes / Sector ? l.DataSpace * (long)Sector : l.DataSpace);
+                locatorsEnd = Math.Max(locatorsEnd, Math.Min(fileLength, (long)l.DataOffset + (space + Sector - 1) / Sector * Sector));
+            }
+        }
+
+        var image = new VhdImage(h, path, readOnly, footer, footerBytes, header, bat, 0, locatorsEnd);
         image.nextFree = image.ComputeNextFree(fileLength);
+        if (footer.DiskType == VhdDiskType.Differencing) image.OpenParent(header, locatorData, openParent);
         if (!readOnly && !image.TailIsFooter()) image.RepairTail();
         return image;
+    }
+
+    const int MaxLocatorBytes = 64 * 1024;
+
+    /// <summary>Where a differencing disk's parent may be: each locator's path, then the parent's name next to the child.</summary>
+    static List<string> ParentCandidates(string childPath, VhdDynamicHeader header, List<(uint Code, byte[] Data)> locators)
+    {
+        string dir = System.IO.Path.GetDirectoryName(childPath) ?? ".";
+        var found = new List<string>();
+        void Add(string? p)
+        {
+            if (string.IsNullOrEmpty(p) || p.Contains('\0')) return;
+            p = p.Replace('\\', System.IO.Path.DirectorySeparatorChar);
+            if (!OperatingSystem.IsWindows() && p.Length >= 2 && p[1] == ':') return; // a drive letter: not a path here
+            string full = System.IO.Path.IsPathRooted(p) ? p : System.IO.Path.Combine(dir, p);
+            if (!found.Contains(full)) found.Add(full);
+        }
+        foreach (uint code in new[] { VhdParentLocator.W2ru, VhdParentLocator.W2ku, VhdParentLocator.MacX })
+            foreach (var (c, data) in locators)
+            {
+                if (c != code) continue;
+                if (code == VhdParentLocator.MacX)
+                {
+                    string url = System.Text.Encoding.UTF8.GetString(data).TrimEnd('\0');
+                    if (Uri.TryCreate(url, UriKind.Absolute, out var uri) && uri.IsFile) Add(uri.LocalPath);
+                }
+                else Add(System.Text.Encoding.Unicode.GetString(data).TrimEnd('\0'));
+            }
+        if (header.ParentName.Length > 0) Add(System.IO.Path.GetFileName(header.ParentName.Replace('\\', '/')));
+        return found;
+    }
+
+    void OpenParent(VhdDynamicHeader header, List<(uint Code, byte[] Data)> locators, Func<string, bool, DiskImage>? openParent)
+    {
+        var candidates = ParentCandidates(path, header, locators);
+        openParent ??= (p, ro) => DiskImages.Open(p, ro);
+        var errors = new List<string>();
+        foreach (string candidate in candidates)
+        {
+            DiskImage p;
+            try
+            {
+                p = openParent(candidate, true);
+            }
+            catch (Exception e) when (e is IOException or UnauthorizedAccessException or BlockDeviceException or ImageFormatException or ArgumentException or NotSupportedException)
+            {
+                errors.Add($"'{candidate}': {e.Message}");
+                continue;
+            }
+            if (p is VhdImage v && v.UniqueId != header.ParentUniqueId)
+            {
+                p.Dispose();
+                throw new ImageFormatException($"VHD dynamic header parent unique id: {header.ParentUniqueId} is not the id of the parent '{candidate}' ({v.UniqueId}); the parent has been replaced");
+            }
+            parent = p;
+            return;
+        }
+        throw new ImageFormatException(candidates.Count == 0
+            ? $"VHD parent locators: no usable location of the parent '{header.ParentName}'"
+            : $"VHD parent locators: the parent '{header.ParentName}' cannot be opened: {string.Join("; ", errors)}");
     }
 
     /// <summary>True if the file ends with the footer right after the last block (or the metadata).</summary>
@@ -316,6 +432,87 @@ public sealed class VhdImage : DiskImage
         return new VhdImage(h, path, false, footer, fb, header, bat, end);
     }
 
+    /// <summary>
+    /// Creates a differencing VHD over the VHD <paramref name="parentPath"/> (resolved against the new disk's directory
+    /// if relative) and opens it read-write: same size and geometry as the parent, no block allocated, the parent's
+    /// unique id and name recorded, and two parent locators (the Windows-style relative path and the absolute path).
+    /// Fails if the file exists.
+    /// </summary>
+    public static VhdImage CreateDifferencing(string path, string parentPath, int blockSize = DefaultBlockSize)
+    {
+        string full = System.IO.Path.GetFullPath(path);
+        string dir = System.IO.Path.GetDirectoryName(full) ?? ".";
+        string parentFull = System.IO.Path.GetFullPath(System.IO.Path.IsPathRooted(parentPath) ? parentPath : System.IO.Path.Combine(dir, parentPath));
+        VhdFooter parentFooter;
+        using (var parent = Open(parentFull, readOnly: true)) parentFooter = parent.footer;
+        CheckCreate((long)parentFooter.CurrentSize, false, blockSize);
+        uint parentTime = (uint)Math.Clamp((long)(File.GetLastWriteTimeUtc(parentFull) - VhdFooter.Epoch).TotalSeconds, 0, uint.MaxValue);
+        var h = HandleImageFile.Create(path);
+        try
+        {
+            WriteDifferencing(h, parentFooter, parentTime, System.IO.Path.GetRelativePath(dir, parentFull), parentFull, blockSize);
+        }
+        catch
+        {
+            h.Dispose();
+            try { File.Delete(path); } catch (IOException) { }
+            throw;
+        }
+        return Open(h, full, false);
+    }
+
+    /// <summary>Writes a new differencing disk over a parent with footer <paramref name="parentFooter"/> into the empty <paramref name="h"/>.</summary>
+    internal static void WriteDifferencing(ImageFile h, VhdFooter parentFooter, uint parentTime, string relativePath, string absolutePath, int blockSize)
+    {
+        long size = (long)parentFooter.CurrentSize;
+        var footer = new VhdFooter
+        {
+            DataOffset = VhdFooter.Size,
+            TimeStamp = (uint)Math.Clamp((long)(DateTime.UtcNow - VhdFooter.Epoch).TotalSeconds, 0, uint.MaxValue),
+            CreatorApplication = VhdFooter.FourCc("jitv"),
+            CreatorVersion = 0x0001_0000,
+            CreatorHostOs = VhdFooter.FourCc("Wi2k"),
+            OriginalSize = (ulong)size,
+            CurrentSize = (ulong)size,
+            Geometry = parentFooter.Geometry,
+            DiskType = VhdDiskType.Differencing,
+            UniqueId = Guid.NewGuid(),
+        };
+        uint entries = (uint)((size + blockSize - 1) / blockSize);
+        long tableOffset = VhdFooter.Size + VhdDynamicHeader.Size;
+        long pos = tableOffset + BatBytes(entries);
+        var relative = System.Text.Encoding.Unicode.GetBytes(".\\" + relativePath.Replace('/', '\\'));
+        var absolute = System.Text.Encoding.Unicode.GetBytes(absolutePath);
+        var header = new VhdDynamicHeader
+        {
+            TableOffset = (ulong)tableOffset,
+            MaxTableEntries = entries,
+            BlockSize = (uint)blockSize,
+            ParentUniqueId = parentFooter.UniqueId,
+            ParentTimeStamp = parentTime,
+            ParentName = System.IO.Path.GetFileName(absolutePath),
+        };
+        var data = new List<(long At, byte[] Bytes)>();
+        int slot = 0;
+        foreach (var (code, bytes) in new[] { (VhdParentLocator.W2ru, relative), (VhdParentLocator.W2ku, absolute) })
+        {
+            if (bytes.Length > MaxLocatorBytes) throw new ArgumentException($"the parent path is too long for a VHD parent locator: '{absolutePath}'");
+            uint sectors = (uint)((bytes.Length + Sector - 1) / Sector);
+            header.ParentLocators[slot++] = new VhdParentLocator(code, sectors, (uint)bytes.Length, (ulong)pos);
+            data.Add((pos, bytes));
+            pos += sectors * (long)Sector;
+        }
+        byte[] fb = footer.ToBytes();
+        var batRaw = new byte[BatBytes(entries)];
+        batRaw.AsSpan().Fill(0xFF);
+        h.Write(0, fb);
+        h.Write(VhdFooter.Size, header.ToBytes());
+        h.Write(tableOffset, batRaw);
+        foreach (var (at, bytes) in data) h.Write(at, bytes);
+        h.Write(pos, fb);
+        h.Flush();
+    }
+
     static void ReadExactly(ImageFile h, Span<byte> buffer, long offset) => h.ReadExactly(offset, buffer);
 
     // ---------------------------------------------------------------- I/O
@@ -383,11 +580,21 @@ public sealed class VhdImage : DiskImage
 
     static bool Bit(byte[] bm, int sector) => (bm[sector >> 3] & (0x80 >> (sector & 7))) != 0; // MSB = first sector
 
+    /// <summary>Reads from the parent (differencing disks) or zeros.</summary>
+    void ReadParent(long offset, Span<byte> dst)
+    {
+        long avail = parent == null ? 0 : Math.Max(0, parent.Length - offset);
+        int n = (int)Math.Min(avail, dst.Length);
+        if (n > 0) parent!.Read(offset, dst[..n]);
+        dst[n..].Clear();
+    }
+
     void ReadBlock(uint block, int inBlock, Span<byte> dst)
     {
+        long blockStart = (long)block * header!.BlockSize;
         if (bat[block] == Unallocated)
         {
-            dst.Clear();
+            ReadParent(blockStart + inBlock, dst);
             return;
         }
         long start = BlockStart(block);
@@ -401,7 +608,7 @@ public sealed class VhdImage : DiskImage
             while (j < count && Bit(bm, first + j) == set) j++;
             var part = dst.Slice(i * Sector, (j - i) * Sector);
             if (set) ReadExactly(handle, part, start + bitmapSize + (long)(first + i) * Sector);
-            else part.Clear();
+            else ReadParent(blockStart + (long)(first + i) * Sector, part);
             i = j;
         }
     }
@@ -444,7 +651,7 @@ public sealed class VhdImage : DiskImage
         int first = inBlock / Sector, count = src.Length / Sector;
         if (bat[block] == Unallocated)
         {
-            if (!src.ContainsAnyExcept((byte)0)) return; // zeros already read back as zeros
+            if (parent == null && !src.ContainsAnyExcept((byte)0)) return; // zeros already read back as zeros
             AllocateBlock(block, first, src);
             return;
         }
@@ -518,6 +725,8 @@ public sealed class VhdImage : DiskImage
             if (disposed) throw new BlockDeviceException($"'{path}' has been closed");
             long oldLength = Length;
             if (newLength == oldLength) return;
+            if (parent != null)
+                throw new InvalidOperationException($"cannot resize the differencing VHD '{path}': its size is its parent's");
             if (newLength < oldLength)
                 throw new InvalidOperationException($"cannot shrink the VHD '{path}' from {oldLength} to {newLength} bytes: shrinking is not supported");
             if (newLength > MaxCreateSize)
@@ -644,6 +853,7 @@ public sealed class VhdImage : DiskImage
             if (disposed) return;
             disposed = true;
             handle.Dispose();
+            parent?.Dispose();
         }
     }
 }

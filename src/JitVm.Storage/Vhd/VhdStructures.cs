@@ -10,7 +10,7 @@ public enum VhdDiskType : uint
     Fixed = 2,
     /// <summary>Dynamic hard disk: footer copy, dynamic header, BAT, blocks, footer.</summary>
     Dynamic = 3,
-    /// <summary>Differencing hard disk (a dynamic disk with a parent): not supported.</summary>
+    /// <summary>Differencing hard disk: a dynamic disk whose unwritten sectors read from a parent disk.</summary>
     Differencing = 4,
 }
 
@@ -136,10 +136,8 @@ sealed class VhdFooter
         };
         if (f.Version >> 16 != 1)
             throw new ImageFormatException($"VHD footer file format version ({where}): 0x{f.Version:X8} is not a version 1.x footer");
-        if (f.DiskType == VhdDiskType.Differencing)
-            throw new ImageFormatException($"VHD footer disk type ({where}): differencing disks (type 4) are not supported");
-        if (f.DiskType is not (VhdDiskType.Fixed or VhdDiskType.Dynamic))
-            throw new ImageFormatException($"VHD footer disk type ({where}): {(uint)f.DiskType} is not fixed (2) or dynamic (3)");
+        if (f.DiskType is not (VhdDiskType.Fixed or VhdDiskType.Dynamic or VhdDiskType.Differencing))
+            throw new ImageFormatException($"VHD footer disk type ({where}): {(uint)f.DiskType} is not fixed (2), dynamic (3) or differencing (4)");
         if (f.CurrentSize == 0 || f.CurrentSize % 512 != 0 || f.CurrentSize > long.MaxValue / 2)
             throw new ImageFormatException($"VHD footer current size ({where}): {f.CurrentSize} is not a positive multiple of 512");
         if (f.SavedState > 1)
@@ -179,11 +177,19 @@ sealed class VhdFooter
     }
 }
 
+/// <summary>One of the eight parent locator entries of a differencing disk's dynamic header.</summary>
+readonly record struct VhdParentLocator(uint PlatformCode, uint DataSpace, uint DataLength, ulong DataOffset)
+{
+    /// <summary>Platform codes: Windows absolute and relative paths (UTF-16LE), Mac OS X file URL (UTF-8).</summary>
+    public const uint W2ku = 0x57326B75, W2ru = 0x57327275, MacX = 0x4D616358;
+}
+
 /// <summary>The 1024-byte dynamic disk header (all fields big-endian).</summary>
 sealed class VhdDynamicHeader
 {
     public const int Size = 1024;
     public const uint HeaderVersion = 0x0001_0000;
+    public const int Locators = 8;
     static ReadOnlySpan<byte> Cookie => "cxsparse"u8;
 
     public ulong DataOffset = ulong.MaxValue;
@@ -191,6 +197,11 @@ sealed class VhdDynamicHeader
     public uint Version = HeaderVersion;
     public uint MaxTableEntries;
     public uint BlockSize;
+    // Differencing disks only.
+    public Guid ParentUniqueId;
+    public uint ParentTimeStamp;
+    public string ParentName = "";
+    public VhdParentLocator[] ParentLocators = new VhdParentLocator[Locators];
 
     /// <summary>Parses and validates cookie, checksum, version and block size (power of two, at least 4096 bytes).</summary>
     public static VhdDynamicHeader Parse(ReadOnlySpan<byte> b)
@@ -208,7 +219,18 @@ sealed class VhdDynamicHeader
             Version = BinaryPrimitives.ReadUInt32BigEndian(b[24..]),
             MaxTableEntries = BinaryPrimitives.ReadUInt32BigEndian(b[28..]),
             BlockSize = BinaryPrimitives.ReadUInt32BigEndian(b[32..]),
+            ParentUniqueId = new Guid(b.Slice(40, 16), bigEndian: true),
+            ParentTimeStamp = BinaryPrimitives.ReadUInt32BigEndian(b[56..]),
         };
+        var name = Encoding.BigEndianUnicode.GetString(b.Slice(64, 512));
+        int nul = name.IndexOf('\0');
+        h.ParentName = nul < 0 ? name : name[..nul];
+        for (int i = 0; i < Locators; i++)
+        {
+            var e = b.Slice(576 + i * 24, 24);
+            h.ParentLocators[i] = new VhdParentLocator(BinaryPrimitives.ReadUInt32BigEndian(e), BinaryPrimitives.ReadUInt32BigEndian(e[4..]),
+                BinaryPrimitives.ReadUInt32BigEndian(e[8..]), BinaryPrimitives.ReadUInt64BigEndian(e[16..]));
+        }
         if (h.Version >> 16 != 1)
             throw new ImageFormatException($"VHD dynamic header version: 0x{h.Version:X8} is not a version 1.x header");
         if (h.BlockSize < 512 * 8 || (h.BlockSize & (h.BlockSize - 1)) != 0)
@@ -216,7 +238,7 @@ sealed class VhdDynamicHeader
         return h;
     }
 
-    /// <summary>Serialises the header (no parent fields: dynamic disks have none), checksum included.</summary>
+    /// <summary>Serialises the header (parent fields zero unless set), checksum included.</summary>
     public byte[] ToBytes()
     {
         var b = new byte[Size];
@@ -226,6 +248,19 @@ sealed class VhdDynamicHeader
         BinaryPrimitives.WriteUInt32BigEndian(b.AsSpan(24), Version);
         BinaryPrimitives.WriteUInt32BigEndian(b.AsSpan(28), MaxTableEntries);
         BinaryPrimitives.WriteUInt32BigEndian(b.AsSpan(32), BlockSize);
+        ParentUniqueId.TryWriteBytes(b.AsSpan(40, 16), bigEndian: true, out _);
+        BinaryPrimitives.WriteUInt32BigEndian(b.AsSpan(56), ParentTimeStamp);
+        var name = Encoding.BigEndianUnicode.GetBytes(ParentName);
+        name.AsSpan(0, Math.Min(name.Length, 512)).CopyTo(b.AsSpan(64));
+        for (int i = 0; i < Locators; i++)
+        {
+            var e = b.AsSpan(576 + i * 24, 24);
+            var l = ParentLocators[i];
+            BinaryPrimitives.WriteUInt32BigEndian(e, l.PlatformCode);
+            BinaryPrimitives.WriteUInt32BigEndian(e[4..], l.DataSpace);
+            BinaryPrimitives.WriteUInt32BigEndian(e[8..], l.DataLength);
+            BinaryPrimitives.WriteUInt64BigEndian(e[16..], l.DataOffset);
+        }
         BinaryPrimitives.WriteUInt32BigEndian(b.AsSpan(36), VhdFooter.Checksum(b, 36));
         return b;
     }
