@@ -8,7 +8,7 @@ namespace JitVm.Cpu;
 public sealed partial class Processor
 {
     public const uint Cr4VME = 1, Cr4PVI = 2, Cr4TSD = 4, Cr4DE = 8, Cr4PSE = 0x10, Cr4PAE = 0x20, Cr4MCE = 0x40,
-        Cr4PGE = 0x80, Cr4PCE = 0x100;
+        Cr4PGE = 0x80, Cr4PCE = 0x100, Cr4OSFXSR = 0x200;
 
     /// <summary>
     /// Time-stamp counter ticks per retired instruction when there is no clock: a rough cycles-per-instruction figure

@@ -45,6 +45,19 @@ public class P6ModelTests
     }
 
     [Fact]
+    public void Cr4OsfxsrExistsWithFxsr()
+    {
+        var m = new TestMachine(CpuModel.P6);
+        m.Load(x => { x.mov(eax, Processor.Cr4OSFXSR); x.mov(cr4, eax); x.mov(ebx, cr4); });
+        m.Run();
+        Assert.Equal(Processor.Cr4OSFXSR, m.Cpu.Ebx);
+        m = new TestMachine(CpuModel.Pentium);
+        m.Load(x => { x.mov(eax, Processor.Cr4OSFXSR); x.mov(cr4, eax); });
+        m.Run();
+        Assert.Equal(1, m.Exceptions(CpuVectors.GP));
+    }
+
+    [Fact]
     public void TimeStampCounterRunsAt200MHzOfGuestTimeWhenTheMachineHasAClock()
     {
         var m = new TestMachine(CpuModel.P6);
