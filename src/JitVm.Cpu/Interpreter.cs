@@ -17,6 +17,11 @@ public enum StopReason
     /// CPU holds the state the exception left (a fault's EIP on the faulting instruction, CR2 for #PF).
     /// </summary>
     Exception,
+    /// <summary>
+    /// The next instruction is at a host (debugger) breakpoint (<see cref="Processor.AddHostBreakpoint"/>); it has
+    /// not run, and the guest saw nothing.
+    /// </summary>
+    Breakpoint,
 }
 
 /// <summary>Something that executes guest code on a <see cref="Cpu"/>: the interpreter, or the translator with its fallback.</summary>
@@ -67,6 +72,9 @@ public sealed unsafe partial class Interpreter : IExecutionEngine
 
     bool stopped;
 
+    /// <summary>The careful path stopped before an instruction at a host breakpoint.</summary>
+    bool atHostBreakpoint;
+
     /// <summary>
     /// A run retires exactly its budget (true, the default: every engine stops at the same instruction, which the
     /// machine's deterministic clock relies on), or stops at the first block or translated-region boundary at or
@@ -112,12 +120,18 @@ public sealed unsafe partial class Interpreter : IExecutionEngine
             }
             if (cpu.Halted) return StopReason.Halted;
 
-            // Single-step, a resume flag to honour, or instruction breakpoints: the careful path.
+            // Single-step, a resume flag to honour, or instruction breakpoints (the guest's or the host debugger's):
+            // the careful path. It interprets, so no translated region runs past a breakpoint.
             if (((cpu.Flags & (Processor.FlagTF | Processor.FlagRF)) | cpu.CodeBreakpoints) != 0 || cpu.DataBreakpointsArmed)
             {
-                RunDebug((cpu.Flags & Processor.FlagTF) != 0);
+                RunDebug((cpu.Flags & Processor.FlagTF) != 0, ExactBudget ? end - cpu.InstructionCount : long.MaxValue);
                 previous = null;
                 if (stopped) return StopReason.Exception;
+                if (atHostBreakpoint)
+                {
+                    atHostBreakpoint = false;
+                    return StopReason.Breakpoint;
+                }
                 continue;
             }
 
@@ -223,19 +237,28 @@ public sealed unsafe partial class Interpreter : IExecutionEngine
     }
 
     /// <summary>Executes exactly one instruction (with its single-step trap when TF was set before it).</summary>
-    public void Step() => RunDebug(singleInstruction: true);
+    public void Step() => RunDebug(singleInstruction: true, 1);
 
     /// <summary>
     /// Runs one block, or one instruction, with the debug rules (SDM vol. 3, 17.3): an enabled instruction
     /// breakpoint at the next instruction is a #DB fault before it runs unless RF is set; RF is cleared as the
     /// instruction starts; the block stops short of any later instruction with a breakpoint; with TF the
     /// instruction is followed by a single-step trap (DR6.BS), delivered together with data-breakpoint hits.
+    /// A host breakpoint at the next instruction stops the run before it (<see cref="atHostBreakpoint"/>), and
+    /// the block stops short of a later one. At most <paramref name="left"/> instructions run (the exact budget).
     /// </summary>
-    void RunDebug(bool singleInstruction)
+    void RunDebug(bool singleInstruction, long left)
     {
         bool trap = (cpu.Flags & Processor.FlagTF) != 0;
         ref Segment cs = ref cpu.Seg[SegReg.CS];
         uint lin = cs.Base + cpu.Eip;
+        bool host = (cpu.CodeBreakpoints & Processor.HostBreakpointsArmed) != 0;
+        atHostBreakpoint = false;
+        if (host && cpu.HostBreakpointStops(lin))
+        {
+            atHostBreakpoint = true;
+            return;
+        }
         if ((cpu.Flags & Processor.FlagRF) == 0 && cpu.CodeBreakpoints != 0)
         {
             uint hit = cpu.MatchCodeBreakpoints(lin);
@@ -261,10 +284,10 @@ public sealed unsafe partial class Interpreter : IExecutionEngine
             return;
         }
         Insn[] insns = block.Insns;
-        int limit = singleInstruction ? 1 : insns.Length;
+        int limit = singleInstruction ? 1 : (int)Math.Min(insns.Length, left);
         if (cpu.CodeBreakpoints != 0)
             for (int k = 1; k < limit; k++)
-                if (cpu.MatchCodeBreakpoints(lin + insns[k].Offset) != 0)
+                if (cpu.MatchCodeBreakpoints(lin + insns[k].Offset) != 0 || (host && cpu.HostBreakpointAt(lin + insns[k].Offset)))
                 {
                     limit = k;
                     break;

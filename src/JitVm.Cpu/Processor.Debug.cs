@@ -17,7 +17,10 @@ public sealed partial class Processor
     /// <summary>DR7.GD: the next debug-register access raises #DB (BD).</summary>
     public const uint Dr7GD = 0x2000;
 
-    /// <summary>Bit n set: DRn is an enabled instruction breakpoint (L or G set, R/W = 00).</summary>
+    /// <summary>
+    /// Bit n set: DRn is an enabled instruction breakpoint (L or G set, R/W = 00). Bit 31
+    /// (<see cref="HostBreakpointsArmed"/>) stands for the host debugger's breakpoints.
+    /// </summary>
     public uint CodeBreakpoints;
 
     /// <summary>Bit n set: DRn is an enabled data breakpoint (R/W = 01 writes, 11 reads and writes).</summary>
@@ -49,7 +52,7 @@ public sealed partial class Processor
             else if (rw == 3) data |= 1u << n;
             // R/W = 10 is an I/O breakpoint with CR4.DE (undefined without it): not modelled.
         }
-        CodeBreakpoints = code;
+        CodeBreakpoints = code | (CodeBreakpoints & HostBreakpointsArmed);
         if (data != 0 || dataBreakpoints != 0) FlushTlb();
         dataBreakpoints = data;
         dataWriteOnly = writeOnly;
@@ -97,4 +100,62 @@ public sealed partial class Processor
         }
         return false;
     }
+
+    // ---------------------------------------------------------------- host (debugger) breakpoints
+
+    /// <summary>
+    /// Set in <see cref="CodeBreakpoints"/> while the host debugger (the GDB stub) has breakpoints: it sends every
+    /// block through the dispatcher's careful path, which stops the run before an instruction at one of them
+    /// (<see cref="StopReason.Breakpoint"/>). Being a bit of the mask the dispatcher already tests, it costs nothing
+    /// when no host breakpoint exists. The guest never sees these breakpoints (no DR6 bits, no #DB).
+    /// </summary>
+    public const uint HostBreakpointsArmed = 1u << 31;
+
+    /// <summary>Host breakpoints by linear address (the first byte of an instruction).</summary>
+    readonly HashSet<uint> hostBreakpoints = new();
+
+    /// <summary>Linear address at which the next careful-path dispatch does not stop (a resume from a breakpoint), or -1.</summary>
+    long hostBreakpointResume = -1;
+
+    /// <summary>Adds a host breakpoint at linear address <paramref name="linear"/>; false if one was already there.</summary>
+    public bool AddHostBreakpoint(uint linear)
+    {
+        bool added = hostBreakpoints.Add(linear);
+        CodeBreakpoints |= HostBreakpointsArmed;
+        return added;
+    }
+
+    /// <summary>Removes the host breakpoint at <paramref name="linear"/>; false if there was none.</summary>
+    public bool RemoveHostBreakpoint(uint linear)
+    {
+        bool removed = hostBreakpoints.Remove(linear);
+        if (hostBreakpoints.Count == 0) CodeBreakpoints &= ~HostBreakpointsArmed;
+        return removed;
+    }
+
+    /// <summary>Removes every host breakpoint (a debugger detached).</summary>
+    public void ClearHostBreakpoints()
+    {
+        hostBreakpoints.Clear();
+        CodeBreakpoints &= ~HostBreakpointsArmed;
+    }
+
+    public int HostBreakpointCount => hostBreakpoints.Count;
+
+    /// <summary>
+    /// The next run resumes at <paramref name="linear"/> (CS:EIP now) without stopping at a host breakpoint there:
+    /// a "continue" from a breakpoint executes the instruction it stopped before.
+    /// </summary>
+    public void ResumeFromHostBreakpoint(uint linear) => hostBreakpointResume = linear;
+
+    /// <summary>A host breakpoint at <paramref name="linear"/>, the next instruction to run (consumes a pending resume).</summary>
+    internal bool HostBreakpointStops(uint linear)
+    {
+        bool resuming = hostBreakpointResume == linear;
+        hostBreakpointResume = -1;
+        return !resuming && hostBreakpoints.Contains(linear);
+    }
+
+    /// <summary>A host breakpoint at <paramref name="linear"/>, a later instruction of the block being dispatched.</summary>
+    internal bool HostBreakpointAt(uint linear) => hostBreakpoints.Contains(linear);
 }

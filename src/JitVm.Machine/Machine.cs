@@ -317,6 +317,13 @@ public sealed class Machine
 
     volatile bool stopRequested;
 
+    /// <summary>
+    /// A host debugger holding the run between slices (the GDB stub, <see cref="Debugging.GdbStub"/>): asked before
+    /// each slice how far it may run (it blocks while the debugger keeps the machine stopped) and told why each
+    /// slice ended and when the run is over. Null: the run loop never stops for a debugger.
+    /// </summary>
+    internal Debugging.IRunController? Debugger { get; set; }
+
     /// <summary>Asks <see cref="Run"/> to return (reason quit) at the end of the current slice; callable from any thread.</summary>
     public void RequestStop() => stopRequested = true;
 
@@ -338,6 +345,12 @@ public sealed class Machine
                 if (left <= 0) { reason = ExitReason.InstructionLimit; break; }
                 budget = Math.Min(budget, left);
             }
+            if (Debugger is { } debugger)
+            {
+                long allowed = debugger.BeforeSlice();
+                if (allowed <= 0) { reason = ExitReason.Quit; break; }
+                budget = Math.Min(budget, allowed);
+            }
             StopReason stop;
             try
             {
@@ -350,6 +363,7 @@ public sealed class Machine
                 Log.Error("emulation stopped at {Cs:X4}:{Eip:X8}: {Message}", Cpu.Seg[SegReg.CS].Selector, Cpu.Eip, e.Message);
                 break;
             }
+            Debugger?.AfterSlice(stop);
             Clock.RunDue();
             Serial.Poll();
             Serial2.Poll();
@@ -403,6 +417,8 @@ public sealed class Machine
             if (config.MaxSeconds is { } secs && sw.Elapsed.TotalSeconds >= secs) { reason = ExitReason.Timeout; break; }
         }
         int? exitCode = Exit.Value is { } v ? (int)((v << 1) | 1) : null;
-        return new RunResult(reason, exitCode, Post.LastCode, Cpu.InstructionCount - start, sw.Elapsed.TotalSeconds, config.EngineName, message);
+        var result = new RunResult(reason, exitCode, Post.LastCode, Cpu.InstructionCount - start, sw.Elapsed.TotalSeconds, config.EngineName, message);
+        Debugger?.RunEnded(result);
+        return result;
     }
 }

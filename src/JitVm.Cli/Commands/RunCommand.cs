@@ -47,8 +47,9 @@ internal static class RunCommand
         var display = new Option<string>("--display") { Description = "none, or text: draw the VGA text screen in the terminal and send keys to the PS/2 keyboard", DefaultValueFactory = _ => "none" };
         display.AcceptOnlyFromAmong("none", "text");
         var snapshot = new Option<bool>("--snapshot") { Description = "Open every disk read-only under a temporary qcow2 overlay (deleted at exit): guest writes never reach the images" };
+        var gdb = new Option<string?>("--gdb") { Description = "Wait for GDB on tcp:HOST:PORT (tcp::PORT: 127.0.0.1) with the machine stopped at its first instruction, as QEMU's -gdb with -S" };
         var boot = new Option<string>("--boot") { Description = "Firmware boot order: a (floppy), c (hard disk), d (CD-ROM), e.g. ca", DefaultValueFactory = _ => "ca" };
-        foreach (var o in new Option[] { engine, cpu, memory, rom, kernel, append, initrd, serial, debugcon, exitOnHalt, noReboot, maxSeconds, maxInstructions, stats, clock, vgaBios, boot, display, serial2, cdrom, snapshot }.Concat(disks).Concat(floppies)) cmd.Options.Add(o);
+        foreach (var o in new Option[] { engine, cpu, memory, rom, kernel, append, initrd, serial, debugcon, exitOnHalt, noReboot, maxSeconds, maxInstructions, stats, clock, vgaBios, boot, display, serial2, cdrom, snapshot, gdb }.Concat(disks).Concat(floppies)) cmd.Options.Add(o);
 
         cmd.SetAction(r =>
         {
@@ -61,6 +62,12 @@ internal static class RunCommand
             if (!TryParseSize(r.GetValue(memory)!, out uint ramBytes))
             {
                 Console.Error.WriteLine($"error: invalid --memory '{r.GetValue(memory)}' (use e.g. 16M, between 1M and 3G)");
+                return 2;
+            }
+            System.Net.IPEndPoint? gdbEndpoint = null;
+            if (r.GetValue(gdb) is { } gdbSpec && !Machine.Debugging.GdbStub.TryParseEndpoint(gdbSpec, out gdbEndpoint, out string? gdbError))
+            {
+                Console.Error.WriteLine($"error: {gdbError}");
                 return 2;
             }
             byte[]? romImage = null;
@@ -191,6 +198,20 @@ internal static class RunCommand
                     interactive: !Console.IsInputRedirected);
                 serialIn.Start();
             }
+            Machine.Debugging.GdbStub? gdbStub = null;
+            if (gdbEndpoint is not null)
+            {
+                try { gdbStub = Machine.Debugging.GdbStub.Start(machine, gdbEndpoint); }
+                catch (System.Net.Sockets.SocketException e)
+                {
+                    Console.Error.WriteLine($"error: --gdb: cannot listen on {gdbEndpoint}: {e.Message}");
+                    serialIn?.Dispose();
+                    foreach (var d in opened) d.Dispose();
+                    foreach (var f in files) f.Dispose();
+                    return 2;
+                }
+                Console.Error.WriteLine($"gdb: waiting for a connection on tcp:{gdbStub.Endpoint} (the machine is stopped at its first instruction)");
+            }
             Machine.RunResult result;
             try
             {
@@ -198,6 +219,7 @@ internal static class RunCommand
             }
             finally
             {
+                gdbStub?.Dispose();
                 serialIn?.Dispose();
             }
             if (text) Console.Out.Write("\x1b[0m\x1b[?25h\r\n");
