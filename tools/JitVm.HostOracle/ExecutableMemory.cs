@@ -69,6 +69,28 @@ internal sealed unsafe partial class ExecutableMemory : IDisposable
         sealedCode = true;
     }
 
+    /// <summary>
+    /// Writes <paramref name="count"/> stubs one after the other, each starting 16-byte aligned, then seals the code
+    /// part. <paramref name="build"/> gets the stub's index and the host address it will run at (for RIP-relative
+    /// operands) and returns its bytes. Returns each stub's offset from <see cref="Code"/>.
+    /// </summary>
+    public int[] LayOutStubs(int count, Func<int, ulong, byte[]> build)
+    {
+        const int StubAlign = 16;
+        var offsets = new int[count];
+        int at = 0;
+        for (int i = 0; i < count; i++)
+        {
+            byte[] code = build(i, (ulong)Code + (ulong)at);
+            if (at + code.Length > CodeBytes) throw new InvalidOperationException("native stub area too small");
+            WriteCode(at, code);
+            offsets[i] = at;
+            at = (at + code.Length + StubAlign - 1) & ~(StubAlign - 1);
+        }
+        SealCode();
+        return offsets;
+    }
+
     /// <summary>Copies code into the (still writable) code part.</summary>
     public void WriteCode(int offset, ReadOnlySpan<byte> bytes)
     {

@@ -13,26 +13,14 @@ namespace JitVm.HostOracle;
 /// </summary>
 public sealed unsafe class NativeExecutor : IDisposable
 {
-    const int StubAlign = 16;
     readonly ExecutableMemory memory;
     readonly int[] offsets;
 
     public NativeExecutor(IReadOnlyList<OracleForm> forms)
     {
         memory = new ExecutableMemory(forms.Count * 256 + 4096, 4096);
-        offsets = new int[forms.Count];
         ulong scratch = (ulong)memory.Data;
-        int at = 0;
-        for (int f = 0; f < forms.Count; f++)
-        {
-            ulong ip = (ulong)memory.Code + (ulong)at;
-            byte[] code = BuildStub(forms[f], ip, scratch);
-            if (at + code.Length > memory.CodeBytes) throw new InvalidOperationException("native stub area too small");
-            memory.WriteCode(at, code);
-            offsets[f] = at;
-            at = (at + code.Length + StubAlign - 1) & ~(StubAlign - 1);
-        }
-        memory.SealCode();
+        offsets = memory.LayOutStubs(forms.Count, (f, ip) => BuildStub(forms[f], ip, scratch));
     }
 
     /// <summary>Executes form <paramref name="form"/> for every record (those with <see cref="VectorStatus.DivideError"/> are skipped) and fills in the outputs.</summary>

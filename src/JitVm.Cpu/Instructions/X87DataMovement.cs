@@ -18,8 +18,8 @@ internal static unsafe class X87DataMovement
     const uint Int32Indefinite = 0x80000000;
     const ulong Int64Indefinite = 0x8000_0000_0000_0000;
     /// <summary>The QNaN indefinite in single and double format.</summary>
-    const uint SingleIndefinite = 0xFFC00000;
-    const ulong DoubleIndefinite = 0xFFF8_0000_0000_0000;
+    const uint SingleIndefinite = SoftFloat.SingleIndefinite;
+    const ulong DoubleIndefinite = SoftFloat.DoubleIndefinite;
 
     /// <summary>
     /// Pushes a value, or handles the stack overflow when ST(7) is in use. Returns false when nothing was pushed
@@ -238,40 +238,31 @@ internal static unsafe class X87DataMovement
 
     // ---- FST/FSTP m32fp / m64fp: rounded by RC to the format (not by PC) ----
 
-    static void FstM32(Processor c, ref Insn i, bool pop)
-    {
-        if (!X87.Begin(c, ref i)) return;
-        uint ea = c.Ea(ref i);
-        if (c.FpuEmpty(0))
-        {
-            if (!UnderflowStore(c, ref i)) return;
-            c.Write32(i.Seg, ea, SingleIndefinite);
-            CommitUnderflow(c, ref i, pop);
-            return;
-        }
-        var env = new FpuEnv(c.Fpu.Control);
-        uint bits = SoftFloat.ToSingle(c.FpuSt(0), ref env);
-        if (!X87.StoreSuppressed(c, env)) c.Write32(i.Seg, ea, bits);
-        else X87.Undelivered(ref env, ref pop);
-        X87.Finish(c, env);
-        c.FpuRecord(ref i);
-        if (pop) c.FpuPop();
-    }
+    static void FstM32(Processor c, ref Insn i, bool pop) => FstReal(c, ref i, pop, isDouble: false);
 
-    static void FstM64(Processor c, ref Insn i, bool pop)
+    static void FstM64(Processor c, ref Insn i, bool pop) => FstReal(c, ref i, pop, isDouble: true);
+
+    /// <summary>FST/FSTP m32fp or m64fp: ST(0) converted by RC to the format (the indefinite when ST(0) is empty).</summary>
+    static void FstReal(Processor c, ref Insn i, bool pop, bool isDouble)
     {
         if (!X87.Begin(c, ref i)) return;
         uint ea = c.Ea(ref i);
+        int seg = i.Seg;
+        void Store(ulong bits)
+        {
+            if (isDouble) c.Write64(seg, ea, bits);
+            else c.Write32(seg, ea, (uint)bits);
+        }
         if (c.FpuEmpty(0))
         {
             if (!UnderflowStore(c, ref i)) return;
-            c.Write64(i.Seg, ea, DoubleIndefinite);
+            Store(isDouble ? DoubleIndefinite : SingleIndefinite);
             CommitUnderflow(c, ref i, pop);
             return;
         }
         var env = new FpuEnv(c.Fpu.Control);
-        ulong bits = SoftFloat.ToDouble(c.FpuSt(0), ref env);
-        if (!X87.StoreSuppressed(c, env)) c.Write64(i.Seg, ea, bits);
+        ulong result = isDouble ? SoftFloat.ToDouble(c.FpuSt(0), ref env) : SoftFloat.ToSingle(c.FpuSt(0), ref env);
+        if (!X87.StoreSuppressed(c, env)) Store(result);
         else X87.Undelivered(ref env, ref pop);
         X87.Finish(c, env);
         c.FpuRecord(ref i);

@@ -68,23 +68,15 @@ public struct X87Vector
 /// </summary>
 public sealed unsafe class X87Native : IDisposable
 {
-    const int StubAlign = 16;
     static readonly X87Op[] Ops = Enum.GetValues<X87Op>();
     readonly ExecutableMemory memory;
-    readonly int[] offsets = new int[Ops.Length];
+    readonly int[] offsets;
 
     public X87Native()
     {
         memory = new ExecutableMemory(Ops.Length * 192 + 4096, 4096);
-        int at = 0;
-        foreach (var op in Ops)
-        {
-            byte[] code = BuildStub(op, (ulong)memory.Code + (ulong)at);
-            memory.WriteCode(at, code);
-            offsets[(int)op] = at;
-            at = (at + code.Length + StubAlign - 1) & ~(StubAlign - 1);
-        }
-        memory.SealCode();
+        // Stub i is for Ops[i], and Enum.GetValues lists X87Op's values 0, 1, 2... in order, so offsets[(int)op] is op's stub.
+        offsets = memory.LayOutStubs(Ops.Length, (i, ip) => BuildStub(Ops[i], ip));
     }
 
     /// <summary>Runs <paramref name="op"/> natively on every vector; the outputs not written by the instruction are zeroed first.</summary>

@@ -14,7 +14,6 @@ namespace JitVm.HostOracle.X87Insn;
 /// </summary>
 public sealed unsafe class X87InsnNative : IDisposable
 {
-    const int StubAlign = 16;
     const int HostSave = 0, Scratch = 512, Window = 1024;
     readonly ExecutableMemory memory;
     readonly int[] offsets;
@@ -22,19 +21,8 @@ public sealed unsafe class X87InsnNative : IDisposable
     public X87InsnNative(IReadOnlyList<X87InsnForm> forms)
     {
         memory = new ExecutableMemory(forms.Count * 192 + 4096, 4096);
-        offsets = new int[forms.Count];
         ulong data = (ulong)memory.Data;
-        int at = 0;
-        for (int f = 0; f < forms.Count; f++)
-        {
-            ulong ip = (ulong)memory.Code + (ulong)at;
-            byte[] code = BuildStub(forms[f], ip, data);
-            if (at + code.Length > memory.CodeBytes) throw new InvalidOperationException("native stub area too small");
-            memory.WriteCode(at, code);
-            offsets[f] = at;
-            at = (at + code.Length + StubAlign - 1) & ~(StubAlign - 1);
-        }
-        memory.SealCode();
+        offsets = memory.LayOutStubs(forms.Count, (f, ip) => BuildStub(forms[f], ip, data));
     }
 
     /// <summary>Executes form <paramref name="form"/> for every record and fills in the outputs.</summary>
