@@ -82,7 +82,7 @@ public static partial class SoftFloat
 
     /// <summary>
     /// FSCALE: a·2^trunc(b), rounded to 64 bits (PC does not apply) with the usual overflow and underflow; an
-    /// unmasked response that is still out of range after the 24576 rebias gives a signed infinity or zero.
+    /// unmasked response that is still out of range after the 24576 rebias gives ±∞ (#O, #P, C1 set) or ±0 (#U, #P).
     /// </summary>
     public static Float80 Scale(in Float80 a, in Float80 b, ref FpuEnv env)
     {
@@ -109,11 +109,22 @@ public static partial class SoftFloat
             if (b.Sign) n = -n;
         }
         int exp = ea + n;
-        var r = RoundPack(a.Sign, exp, (UInt128)ma << 64, false, 64, ref env);
-        // Massive overflow/underflow: even the rebiased exponent is out of range.
-        if (exp + 1 - RebiasAdjust > ExtMaxExp && !env.Masked(FpuExceptions.Overflow)) return SignedInfinity(a.Sign);
-        if (exp + RebiasAdjust < ExtMinExp && !env.Masked(FpuExceptions.Underflow)) return SignedZero(a.Sign);
-        return r;
+        // The significand is kept whole (exact), so only the exponent decides. Unmasked responses that are still out of
+        // range after the 24576 rebias (SDM vol. 1 §8.5.4/§8.5.5 leave them open) give what the host CPU gives: ±∞
+        // reported inexact and rounded up whatever RC says, or ±0 reported inexact.
+        if (exp - RebiasAdjust > ExtMaxExp && !env.Masked(FpuExceptions.Overflow))
+        {
+            env.Raised |= FpuExceptions.Overflow | FpuExceptions.Precision;
+            env.RoundedUp = true;
+            return SignedInfinity(a.Sign);
+        }
+        if (exp + RebiasAdjust < ExtMinExp && !env.Masked(FpuExceptions.Underflow))
+        {
+            env.Raised |= FpuExceptions.Underflow | FpuExceptions.Precision;
+            env.RoundedUp = false;
+            return SignedZero(a.Sign);
+        }
+        return RoundPack(a.Sign, exp, (UInt128)ma << 64, false, 64, ref env);
     }
 
     // ---- FXTRACT ----

@@ -442,13 +442,19 @@ public static partial class SoftFloat
         return r;
     }
 
-    /// <summary>FYL2XP1: y·log₂(x + 1), architecturally for |x| &lt; 1 − √2/2.</summary>
+    /// <summary>
+    /// FYL2XP1: y·log₂(x + 1), architecturally for |x| &lt; 1 − √2/2 (SDM vol. 2 table "FYL2XP1 Results"). Beyond
+    /// that table the host CPU's answers are mirrored: x = −∞ is invalid, ahead of a denormal y; x = +∞ gives ±∞ with
+    /// y's sign (0·∞ invalid); for finite x ≤ −1 a zero or infinite y gives that value with its sign flipped (as if
+    /// log₂(x + 1) were negative) and a finite y leaves x, with #P (and #D for a denormal y).
+    /// </summary>
     public static Float80 Yl2xp1(in Float80 y, in Float80 x, ref FpuEnv env)
     {
         var ky = Unpack(y, out int ey, out ulong my, out bool dy);
         var kx = Unpack(x, out int ex, out ulong mx, out bool dx);
         if (IsNaNOrUnsupported(ky) || IsNaNOrUnsupported(kx)) return PropagateNaN(y, ky, x, kx, ref env);
         bool sy = y.Sign, sx = x.Sign;
+        if (kx == Kind.Infinity && sx) return Invalid(ref env);
         if ((dy || dx) && !DenormalOperand(ref env)) return y;
         if (kx == Kind.Zero)
         {
@@ -457,16 +463,16 @@ public static partial class SoftFloat
         }
         if (kx == Kind.Infinity)
         {
-            if (sx || ky == Kind.Zero) return Invalid(ref env);
+            if (ky == Kind.Zero) return Invalid(ref env);
             return SignedInfinity(sy);
         }
         var xr = BigReal.From(sx, ex, mx);
         var onePlus = xr + BigReal.One;
         if (onePlus.IsZero || onePlus.IsNegative)
         {
-            // x ≤ −1, far outside the domain (undefined in the SDM): the host CPU gives −∞ for an infinite y and
-            // otherwise leaves x, with #P.
-            if (ky == Kind.Infinity) return Float80.NegativeInfinity;
+            // x ≤ −1, far outside the domain (undefined in the SDM): the host's answers.
+            if (ky == Kind.Infinity) return SignedInfinity(!sy);
+            if (ky == Kind.Zero) return SignedZero(!sy);
             env.Raised |= FpuExceptions.Precision;
             return x;
         }

@@ -172,15 +172,6 @@ internal static unsafe class X87Arithmetic
         if (c.FpuEmpty(0) || c.FpuEmpty(1)) { Underflow(c, 0, false); return; }
         var env = new FpuEnv(c.Fpu.Control);
         var r = SoftFloat.Scale(c.FpuSt(0), c.FpuSt(1), ref env);
-        // A result out of range even after the unmasked response's rebias comes back as ±∞ (overflow) or ±0
-        // (underflow): the host CPU reports it inexact, the infinity rounded up. (SoftFloat.Scale does not, yet.)
-        if (r.IsInfinity && (env.Raised & FpuExceptions.Overflow) != 0 && !c.FpuMasked(FpuExceptions.Overflow))
-        {
-            env.Raised |= FpuExceptions.Precision;
-            env.RoundedUp = true;
-        }
-        else if (r.IsZero && (env.Raised & FpuExceptions.Underflow) != 0 && !c.FpuMasked(FpuExceptions.Underflow))
-            env.Raised |= FpuExceptions.Precision;
         bool suppressed = X87.Suppressed(c, env);
         X87.Finish(c, env);
         if (!suppressed) c.FpuSt(0) = r;

@@ -126,6 +126,30 @@ public class SoftFloatMiscTests
     }
 
     [Fact]
+    public void ScaleBeyondTheUnmaskedRebiasGivesInfinityOrZeroInexact()
+    {
+        // 2^40959 rebiased is 2^16383, the largest exponent: still a number, exact.
+        var env = Env(RoundingControl.TowardZero, FpuExceptions.Overflow);
+        Assert.Equal(new Float80(0x7FFE, 1UL << 63), SoftFloat.Scale(Int(1), Int(40959), ref env));
+        Assert.Equal(FpuExceptions.Overflow, env.Raised);
+        Assert.False(env.RoundedUp);
+        // One more: ±∞, inexact and rounded up whatever RC says.
+        env = Env(RoundingControl.TowardZero, FpuExceptions.Overflow);
+        Assert.Equal(Float80.NegativeInfinity, SoftFloat.Scale(Int(-3), Int(40959), ref env));
+        Assert.Equal(FpuExceptions.Overflow | FpuExceptions.Precision, env.Raised);
+        Assert.True(env.RoundedUp);
+        Assert.False(env.SuppressResult);
+        // 2^−40958 rebiased is 2^−16382, the smallest normal; one less gives ±0, inexact, not rounded up.
+        env = Env(RoundingControl.Up, FpuExceptions.Underflow);
+        Assert.Equal(new Float80(0x0001, 1UL << 63), SoftFloat.Scale(Int(1), Int(-40958), ref env));
+        Assert.Equal(FpuExceptions.Underflow, env.Raised);
+        env = Env(RoundingControl.Up, FpuExceptions.Underflow);
+        Assert.Equal(Float80.NegativeZero, SoftFloat.Scale(Int(-1), Int(-40959), ref env));
+        Assert.Equal(FpuExceptions.Underflow | FpuExceptions.Precision, env.Raised);
+        Assert.False(env.RoundedUp);
+    }
+
+    [Fact]
     public void ExtractSplitsExponentAndSignificand()
     {
         var env = Env();

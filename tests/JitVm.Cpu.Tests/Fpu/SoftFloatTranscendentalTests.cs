@@ -141,4 +141,45 @@ public class SoftFloatTranscendentalTests
         Assert.Equal(Float80.NegativeZero, SoftFloat.Yl2x(Int(-2), Float80.One, ref env));
         Assert.Equal(FpuExceptions.None, env.Raised);
     }
+
+    static readonly Float80 Denormal = new(0x8000, 0x0000_1234_5678_9ABC);
+
+    [Fact]
+    public void LogOfOnePlusXMinusInfinityIsInvalidAheadOfADenormal()
+    {
+        var env = Env();
+        Assert.Equal(Float80.Indefinite, SoftFloat.Yl2xp1(Denormal, Float80.NegativeInfinity, ref env));
+        Assert.Equal(FpuExceptions.Invalid, env.Raised);
+        // #IA unmasked with #D unmasked too: only #IA, the result suppressed.
+        env = new FpuEnv(0x0340);
+        SoftFloat.Yl2xp1(Denormal, Float80.NegativeInfinity, ref env);
+        Assert.Equal(FpuExceptions.Invalid, env.Raised);
+        Assert.True(env.SuppressResult);
+        // x = +∞: the denormal is reported and y's sign taken.
+        env = Env();
+        Assert.Equal(Float80.NegativeInfinity, SoftFloat.Yl2xp1(Denormal, Float80.PositiveInfinity, ref env));
+        Assert.Equal(FpuExceptions.Denormal, env.Raised);
+    }
+
+    [Fact]
+    public void LogOfOnePlusXAtOrBelowMinusOneFlipsZerosAndInfinitiesAndLeavesX()
+    {
+        foreach (var x in new[] { Int(-1), Int(-5), new Float80(0xBFFF, 0xC000_0000_0000_0000), new Float80(0xFFFE, ulong.MaxValue) })
+        {
+            var env = Env();
+            Assert.Equal(Float80.Zero, SoftFloat.Yl2xp1(Float80.NegativeZero, x, ref env));
+            Assert.Equal(Float80.NegativeZero, SoftFloat.Yl2xp1(Float80.Zero, x, ref env));
+            Assert.Equal(Float80.PositiveInfinity, SoftFloat.Yl2xp1(Float80.NegativeInfinity, x, ref env));
+            Assert.Equal(Float80.NegativeInfinity, SoftFloat.Yl2xp1(Float80.PositiveInfinity, x, ref env));
+            Assert.Equal(FpuExceptions.None, env.Raised);
+            Assert.Equal(x, SoftFloat.Yl2xp1(Int(3), x, ref env));
+            Assert.Equal(FpuExceptions.Precision, env.Raised);
+            env = Env();
+            Assert.Equal(x, SoftFloat.Yl2xp1(Denormal, x, ref env));
+            Assert.Equal(FpuExceptions.Denormal | FpuExceptions.Precision, env.Raised);
+        }
+        // Just above −1 it is a logarithm again (outside the SDM's domain, but computed): y·log₂(2^−64) = −64·y.
+        var above = Env();
+        Assert.Equal(Int(-192), SoftFloat.Yl2xp1(Int(3), new Float80(0xBFFE, ulong.MaxValue), ref above));
+    }
 }

@@ -141,6 +141,23 @@ public class X87ArithmeticTests
     }
 
     [Fact]
+    public void FscaleWithOverflowUnmaskedRebiasesOrGivesInfinityInexactAndRoundedUp()
+    {
+        var r = Run(20000, 1, x => x.fscale(), control: 0x0F77);                  // #O unmasked, RC toward zero
+        Assert.Equal(new Float80(Float80.Bias + 20000 - 24576, 1UL << 63), r.St(0));
+        Assert.Equal(0x08, r.Flags & 0x3F);
+        Assert.Equal(0, r.Status & 0x0200);
+        r = Run(50000, -1, x => x.fscale(), control: 0x0F77);                     // past the rebiased range
+        Assert.Equal(Float80.NegativeInfinity, r.St(0));
+        Assert.Equal(0x28, r.Flags & 0x3F);                                        // #O and #P
+        Assert.Equal(0x0200, r.Status & 0x0200);                                   // C1: rounded up
+        r = Run(-50000, 1, x => x.fscale(), control: 0x036F);                     // #U unmasked: +0, #U and #P
+        Assert.Equal(Float80.Zero, r.St(0));
+        Assert.Equal(0x30, r.Flags & 0x3F);
+        Assert.Equal(0, r.Status & 0x0200);
+    }
+
+    [Fact]
     public void FxtractSplitsExponentAndSignificand()
     {
         var r = Run(0, -12, x => x.fxtract());

@@ -30,8 +30,9 @@ public sealed class X87InsnForm
     /// <summary>FPREM/FPREM1: C0, C1, C3 hold quotient bits only when C2 is clear and nothing was invalid.</summary>
     public bool PartialRemainder { get; }
     /// <summary>
-    /// A transcendental: the host's results are not correctly rounded (and differ between vendors), so values are
-    /// compared within <see cref="X87InsnOracle.TranscendentalUlps"/> and precision and C1 not at all.
+    /// A transcendental: the host's results are not correctly rounded (and differ between vendors), so finite values
+    /// are compared within 1 ulp (the trigonometric ones and undefined operands by kind only) and precision and C1 not
+    /// at all.
     /// </summary>
     public bool Approximate { get; }
 
@@ -94,11 +95,9 @@ public sealed class X87InsnForm
         Code.Fsqrt, Code.Frndint, Code.Fscale, Code.Fxtract, Code.Fprem, Code.Fprem1, Code.Fincstp, Code.Fdecstp,
     ];
 
-    // FYL2XP1 is left out for now: SoftFloat.Yl2xp1 raises #D for a denormal ST(1) next to an infinite ST(0), where
-    // the host (and the SDM's precedence) reports only #IA.
     static readonly Code[] Transcendentals =
     [
-        Code.Fsin, Code.Fcos, Code.Fsincos, Code.Fptan, Code.Fpatan, Code.F2xm1, Code.Fyl2x,
+        Code.Fsin, Code.Fcos, Code.Fsincos, Code.Fptan, Code.Fpatan, Code.F2xm1, Code.Fyl2x, Code.Fyl2xp1,
     ];
 
     /// <summary>The ST(i) each register form is tested with.</summary>
