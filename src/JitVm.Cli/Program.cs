@@ -29,6 +29,7 @@ public static class Program
         root.Subcommands.Add(BenchCommand.Build());
         root.Subcommands.Add(ConformanceCommand.Build());
         root.Subcommands.Add(ImgCommand.Build());
+        root.Subcommands.Add(ServeCommand.Build());
         return root;
     }
 }

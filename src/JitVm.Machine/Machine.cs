@@ -327,6 +327,13 @@ public sealed class Machine
     /// <summary>Asks <see cref="Run"/> to return (reason quit) at the end of the current slice; callable from any thread.</summary>
     public void RequestStop() => stopRequested = true;
 
+    /// <summary>
+    /// Resets the whole board now, as a guest reset does but regardless of <see cref="MachineConfig.NoReboot"/> (the
+    /// monitor's <c>system_reset</c>). Call it only on the machine's thread between slices or with the machine parked
+    /// by its <see cref="Debugger"/>, never while a slice runs.
+    /// </summary>
+    public void SystemReset() => ResetMachine();
+
     /// <summary>Runs the guest until it halts for good, exits, shuts down or hits a configured limit.</summary>
     public RunResult Run()
     {

@@ -34,9 +34,13 @@ internal static class GlobalOptions
     /// <summary>Configures Serilog's global logger for this invocation.</summary>
     public static void ConfigureLogging(ParseResult result)
     {
+        // A VM's thread pushes its name onto the log context (jitvm serve runs several): each line shows it.
         Log.Logger = new LoggerConfiguration()
             .MinimumLevel.Is(result.GetValue(LogLevel))
-            .WriteTo.Console(standardErrorFromLevel: LogEventLevel.Verbose)
+            .Enrich.FromLogContext()
+            .Enrich.With<Machine.Management.VmLogEnricher>()
+            .WriteTo.Console(standardErrorFromLevel: LogEventLevel.Verbose,
+                outputTemplate: "[{Timestamp:HH:mm:ss} {Level:u3}] {" + Machine.Management.VmLogEnricher.PrefixProperty + "}{Message:lj}{NewLine}{Exception}")
             .CreateLogger();
     }
 }

@@ -48,8 +48,11 @@ internal static class RunCommand
         display.AcceptOnlyFromAmong("none", "text");
         var snapshot = new Option<bool>("--snapshot") { Description = "Open every disk read-only under a temporary qcow2 overlay (deleted at exit): guest writes never reach the images" };
         var gdb = new Option<string?>("--gdb") { Description = "Wait for GDB on tcp:HOST:PORT (tcp::PORT: 127.0.0.1) with the machine stopped at its first instruction, as QEMU's -gdb with -S" };
+        var monitor = new Option<string?>("--monitor") { Description = "The human monitor on a Unix socket: unix:PATH (the console's Ctrl-A c opens it too)" };
+        var qmp = new Option<string?>("--qmp") { Description = "The JSON management API on unix:PATH or tcp:HOST:PORT (TCP needs the token of --qmp-token-file)" };
+        var qmpToken = new Option<string?>("--qmp-token-file") { Description = "With --qmp tcp:...: the token file (read, or made with a random token; default jitvm-qmp.token)" };
         var boot = new Option<string>("--boot") { Description = "Firmware boot order: a (floppy), c (hard disk), d (CD-ROM), e.g. ca", DefaultValueFactory = _ => "ca" };
-        foreach (var o in new Option[] { engine, cpu, memory, rom, kernel, append, initrd, serial, debugcon, exitOnHalt, noReboot, maxSeconds, maxInstructions, stats, clock, vgaBios, boot, display, serial2, cdrom, snapshot, gdb }.Concat(disks).Concat(floppies)) cmd.Options.Add(o);
+        foreach (var o in new Option[] { engine, cpu, memory, rom, kernel, append, initrd, serial, debugcon, exitOnHalt, noReboot, maxSeconds, maxInstructions, stats, clock, vgaBios, boot, display, serial2, cdrom, snapshot, gdb, monitor, qmp, qmpToken }.Concat(disks).Concat(floppies)) cmd.Options.Add(o);
 
         cmd.SetAction(r =>
         {
@@ -212,13 +215,36 @@ internal static class RunCommand
                 }
                 Console.Error.WriteLine($"gdb: waiting for a connection on tcp:{gdbStub.Endpoint} (the machine is stopped at its first instruction)");
             }
+            // The monitor and the management API hold the machine between slices as the GDB stub does: not both.
+            RunManagement? management = null;
+            if (gdbStub is null)
+            {
+                management = RunManagement.Create(machine, consoleMonitor: serialIn is not null && !Console.IsInputRedirected,
+                    r.GetValue(monitor), r.GetValue(qmp), r.GetValue(qmpToken), out string? managementError);
+                if (managementError is not null)
+                {
+                    Console.Error.WriteLine($"error: {managementError}");
+                    serialIn?.Dispose();
+                    foreach (var d in opened) d.Dispose();
+                    foreach (var f in files) f.Dispose();
+                    return 2;
+                }
+                if (serialIn is not null && management is not null)
+                {
+                    var interpreter = management.NewMonitor();
+                    serialIn.Monitor = new Terminal.MonitorConsole(interpreter.Execute, Console.Error);
+                }
+            }
+            else if (r.GetValue(monitor) is not null || r.GetValue(qmp) is not null)
+                Console.Error.WriteLine("warning: --monitor and --qmp are ignored with --gdb");
             Machine.RunResult result;
             try
             {
-                result = machine.Run();
+                result = management?.Run() ?? machine.Run();
             }
             finally
             {
+                management?.Dispose();
                 gdbStub?.Dispose();
                 serialIn?.Dispose();
             }

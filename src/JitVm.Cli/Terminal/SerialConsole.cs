@@ -20,6 +20,9 @@ internal sealed class SerialConsole : IDisposable
     string? savedTerminal;
     bool escaped;
 
+    /// <summary>The monitor <c>Ctrl-A c</c> switches to (null: there is none, the key is ignored).</summary>
+    public MonitorConsole? Monitor { get; set; }
+
     /// <param name="send">Hands a byte to the guest's serial port (called on the reader thread).</param>
     /// <param name="quit">Stops the machine (Ctrl-A x).</param>
     /// <param name="notices">Where the console's own messages go (the terminal; "\r\n" line ends in raw mode).</param>
@@ -65,6 +68,7 @@ internal sealed class SerialConsole : IDisposable
         if (!escaped)
         {
             if (b == Escape) escaped = true;
+            else if (Monitor is { Active: true } monitor) monitor.Feed(b);
             else send(b);
             return;
         }
@@ -79,9 +83,14 @@ internal sealed class SerialConsole : IDisposable
             case Escape:
                 send(Escape);
                 break;
+            case (byte)'c':
+            case (byte)'C':
+                if (Monitor is { } m) m.Toggle();
+                else notices.Write("\r\n(no monitor in this run)\r\n");
+                break;
             case (byte)'h':
             case (byte)'?':
-                notices.Write("\r\nC-a h    print this help\r\nC-a x    exit the VM\r\nC-a C-a  send C-a to the guest\r\n");
+                notices.Write("\r\nC-a h    print this help\r\nC-a x    exit the VM\r\nC-a c    switch between the console and the monitor\r\nC-a C-a  send C-a to the guest\r\n");
                 break;
             default:
                 break;                                    // unknown escapes are dropped, as QEMU's mux does

@@ -43,7 +43,14 @@ internal sealed class RunControl : IRunController
     enum Mode { Stopped, Running, Stepping, Killed }
 
     readonly object gate = new();
-    Mode mode = Mode.Stopped;
+    Mode mode;
+
+    /// <param name="startRunning">
+    /// False (the GDB stub): the machine is held before its first slice until <see cref="Resume"/>. True (the
+    /// management API's VMs started without <c>-S</c>): it runs until <see cref="Pause"/>.
+    /// </param>
+    public RunControl(bool startRunning = false) => mode = startRunning ? Mode.Running : Mode.Stopped;
+
     /// <summary>The machine's thread runs no guest code: before its first slice, parked while stopped, or after the run.</summary>
     bool parked = true;
     volatile bool pauseRequested;
@@ -125,7 +132,9 @@ internal sealed class RunControl : IRunController
             Result = result;
             mode = Mode.Killed;
             parked = true;
-            onMachine.Clear();
+            // What was queued for the next slice runs now: the machine runs no guest code any more, and a caller
+            // waiting for its action's outcome must not wait forever.
+            while (onMachine.TryDequeue(out var action)) action();
             Monitor.PulseAll(gate);
         }
         Ended?.Invoke(result);
@@ -141,7 +150,10 @@ internal sealed class RunControl : IRunController
         }
     }
 
-    /// <summary>Runs <paramref name="action"/> now if the machine is parked, else on its thread before its next slice.</summary>
+    /// <summary>
+    /// Runs <paramref name="action"/> now if the machine is parked, else on its thread before its next slice (or when
+    /// the run ends, whichever comes first).
+    /// </summary>
     public void RunOnMachine(Action action)
     {
         lock (gate)
