@@ -18,7 +18,7 @@ public sealed class JitEngine : IExecutionEngine, IBlockTranslator, ICodeInvalid
     public const int DefaultThreshold = 32;
 
     /// <summary>Translations kept at most; beyond it the oldest are evicted (their blocks run interpreted until hot again).</summary>
-    public const int MaxTranslations = 4096;
+    public const int MaxTranslations = 16384;
 
     /// <summary>
     /// A page whose code has been overwritten this many times (within <see cref="ThrashWindow"/> instructions)
@@ -38,9 +38,11 @@ public sealed class JitEngine : IExecutionEngine, IBlockTranslator, ICodeInvalid
     int keptAtSweep, compiledSinceSweep;
     readonly Dictionary<uint, (int Count, long Since)> pageWrites = new();
 
-    // Background compilation: jobs gathered on the guest thread, compiled on a worker, installed back on the guest
-    // thread at the next dispatch that asks for a translation (or the next Run).
-    readonly BlockingCollection<TranslationJob> queued = new();
+    // Background compilation: jobs gathered on the guest thread, compiled on a worker (hottest first), installed back
+    // on the guest thread at the next dispatch that asks for a translation (or the next Run).
+    readonly CompileQueue<TranslationJob> queued = new(
+        job => Volatile.Read(ref job.Entry.ExecutionCount),
+        job => ReferenceEquals(job.Entry.TranslatorData, job));
     readonly ConcurrentQueue<(TranslationJob Job, TranslatedBlock? Block, Exception? Error)> finished = new();
     int workerRunning;
 
@@ -169,7 +171,7 @@ public sealed class JitEngine : IExecutionEngine, IBlockTranslator, ICodeInvalid
     {
         while (true)
         {
-            while (queued.TryTake(out var job, 1000))
+            while (queued.TakeHottest(1000) is { } job)
             {
                 try
                 {
@@ -182,7 +184,7 @@ public sealed class JitEngine : IExecutionEngine, IBlockTranslator, ICodeInvalid
             }
             Volatile.Write(ref workerRunning, 0);
             // A job added between the last take and the flag: pick it up unless another worker has.
-            if (queued.Count == 0 || Interlocked.CompareExchange(ref workerRunning, 1, 0) != 0) return;
+            if (queued.IsEmpty || Interlocked.CompareExchange(ref workerRunning, 1, 0) != 0) return;
         }
     }
 
