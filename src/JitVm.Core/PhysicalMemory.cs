@@ -259,6 +259,147 @@ public sealed class PhysicalMemory
         Code.InvalidateAll();
         Array.Clear(backing, 0, (int)RamSize);
     }
+
+    // ---------------------------------------------------------------- snapshots
+
+    const ushort StateVersion = 1;
+
+    /// <summary>
+    /// Writes section "MEM ": the page map (run-length coded: kind, host offset, ROM offset and shadow-write offset of
+    /// each page; MMIO pages only as such, their devices being the machine's wiring) and the contents of the whole
+    /// host array, RAM and ROM images alike. All-zero pages are left out (a bitmap says which pages follow); the rest
+    /// are Deflate-compressed. Decoded-code marks are not saved: the caches are rebuilt after a load.
+    /// </summary>
+    public void SaveState(State.StateWriter w)
+    {
+        w.BeginSection("MEM ", StateVersion);
+        w.WriteUInt32(RamSize);
+        w.WriteInt32(used);
+        // Page map runs: consecutive pages of one kind whose offsets each advance by a page (or stay -1).
+        var runs = new List<(int Start, int Count)>();
+        for (int p = 0; p < PageCount;)
+        {
+            int start = p++;
+            while (p < PageCount && pageKind[p] == pageKind[start] && ReferenceEquals(mmio[p], mmio[start]) &&
+                   Continues(pageOffset, start, p) && Continues(romOffset, start, p) && Continues(shadowWrite, start, p)) p++;
+            runs.Add((start, p - start));
+        }
+        w.WriteInt32(runs.Count);
+        foreach (var (start, count) in runs)
+        {
+            w.WriteInt32(start);
+            w.WriteInt32(count);
+            w.WriteByte(pageKind[start]);
+            w.WriteInt32(pageOffset[start]);
+            w.WriteInt32(romOffset[start]);
+            w.WriteInt32(shadowWrite[start]);
+        }
+        // Contents: a bitmap of the host array's non-zero pages, then those pages compressed.
+        int pages = used >> PageShift;
+        var bitmap = new byte[(pages + 7) / 8];
+        for (int p = 0; p < pages; p++)
+            if (backing.AsSpan(p << PageShift, PageSize).ContainsAnyExcept((byte)0)) bitmap[p >> 3] |= (byte)(1 << (p & 7));
+        w.WriteBytes(bitmap);
+        using var compressed = new MemoryStream();
+        using (var deflate = new System.IO.Compression.DeflateStream(compressed, System.IO.Compression.CompressionLevel.Fastest, leaveOpen: true))
+            for (int p = 0; p < pages; p++)
+                if ((bitmap[p >> 3] & (1 << (p & 7))) != 0) deflate.Write(backing, p << PageShift, PageSize);
+        w.WriteInt64(compressed.Length);
+        w.WriteBytes(compressed.GetBuffer().AsSpan(0, (int)compressed.Length));
+        w.EndSection();
+    }
+
+    static bool Continues(int[] offsets, int start, int p) =>
+        offsets[start] < 0 ? offsets[p] == offsets[start] : offsets[p] == offsets[start] + ((p - start) << PageShift);
+
+    /// <summary>
+    /// Reads what <see cref="SaveState"/> wrote into memory built the same way (same RAM size, the same ROM images
+    /// mapped, the same MMIO ranges): every page map entry is checked before anything changes. Then the decoded-code
+    /// marks are dropped (every block cache and translation is invalidated) and <see cref="MapChanged"/> is raised.
+    /// </summary>
+    public void LoadState(State.StateReader r)
+    {
+        r.BeginSection("MEM ", StateVersion);
+        uint ram = r.ReadUInt32("ram size");
+        if (ram != RamSize) throw r.Invalid("ram size", $"the snapshot has {ram} bytes of RAM, this machine {RamSize}");
+        int hostBytes = r.ReadInt32("host array length");
+        if (hostBytes != used) throw r.Invalid("host array length", $"the snapshot's RAM and ROM images take {hostBytes} bytes, this machine's {used} (different firmware?)");
+        int runCount = r.ReadInt32("page map runs", 1, PageCount);
+        var runs = new List<(int Start, int Count, byte Kind, int Offset, int Rom, int Shadow)>();
+        int next = 0;
+        for (int i = 0; i < runCount; i++)
+        {
+            int start = r.ReadInt32("run start", next, next);
+            int count = r.ReadInt32("run length", 1, PageCount - start);
+            byte kind = r.ReadByte("page kind", KindUnmapped, KindMmio);
+            int off = ReadOffset(r, "host offset", count), rom = ReadOffset(r, "rom offset", count), shadow = ReadOffset(r, "shadow write offset", count);
+            if ((kind is KindRam or KindRom) != (off >= 0)) throw r.Invalid("host offset", $"a page of kind {kind} {(off >= 0 ? "cannot have" : "needs")} a host offset");
+            for (int p = start; p < start + count; p++)
+                if ((kind == KindMmio) != (pageKind[p] == KindMmio))
+                    throw r.Invalid("page kind", $"page {p:X5} is {(kind == KindMmio ? "" : "not ")}device memory in the snapshot but {(pageKind[p] == KindMmio ? "is" : "is not")} on this machine");
+            runs.Add((start, count, kind, off, rom, shadow));
+            next = start + count;
+        }
+        if (next != PageCount) throw r.Invalid("page map runs", $"the runs cover {next} pages, not {PageCount}");
+        int pages = used >> PageShift;
+        var bitmap = new byte[(pages + 7) / 8];
+        r.ReadBytes("non-zero page bitmap", bitmap);
+        int stored = 0;
+        for (int p = 0; p < pages; p++)
+            if ((bitmap[p >> 3] & (1 << (p & 7))) != 0) stored++;
+        if ((pages & 7) != 0 && bitmap[^1] >> (pages & 7) != 0) throw r.Invalid("non-zero page bitmap", "bits set past the last page");
+        long packed = r.ReadInt64("compressed length", 0, r.Remaining);
+        var data = r.ReadSpan("compressed pages", (int)packed).ToArray();
+        r.EndSection();
+
+        // Decompress into a scratch copy first, so corrupt data leaves memory as it was.
+        var contents = GC.AllocateUninitializedArray<byte>(stored * PageSize);
+        try
+        {
+            using var inflate = new System.IO.Compression.DeflateStream(new MemoryStream(data), System.IO.Compression.CompressionMode.Decompress);
+            inflate.ReadExactly(contents);
+            if (inflate.ReadByte() >= 0) throw new State.SnapshotFormatException("snapshot section MEM: the compressed pages hold more data than the bitmap lists");
+        }
+        catch (Exception e) when (e is InvalidDataException or EndOfStreamException)
+        {
+            throw new State.SnapshotFormatException($"snapshot section MEM: the compressed pages are corrupt or truncated ({e.Message})", e);
+        }
+        int from = 0;
+        for (int p = 0; p < pages; p++)
+        {
+            var page = backing.AsSpan(p << PageShift, PageSize);
+            if ((bitmap[p >> 3] & (1 << (p & 7))) != 0)
+            {
+                contents.AsSpan(from, PageSize).CopyTo(page);
+                from += PageSize;
+            }
+            else page.Clear();
+        }
+        foreach (var (start, count, kind, off, rom, shadow) in runs)
+        {
+            if (kind == KindMmio) continue;
+            for (int p = start; p < start + count; p++)
+            {
+                int k = (p - start) << PageShift;
+                pageKind[p] = kind;
+                pageOffset[p] = off < 0 ? -1 : off + k;
+                romOffset[p] = rom < 0 ? -1 : rom + k;
+                shadowWrite[p] = shadow < 0 ? -1 : shadow + k;
+            }
+        }
+        Code.InvalidateAll();
+        MapChanged?.Invoke();
+    }
+
+    /// <summary>A host array offset for <paramref name="pages"/> consecutive pages: -1, or page aligned and inside the array.</summary>
+    int ReadOffset(State.StateReader r, string field, int pages)
+    {
+        int off = r.ReadInt32(field);
+        if (off == -1) return off;
+        if (off < 0 || (off & PageMask) != 0 || (long)off + ((long)pages << PageShift) > used)
+            throw r.Invalid(field, $"offset {off} is not page aligned inside the {used}-byte host array");
+        return off;
+    }
 }
 
 /// <summary>A device mapped into physical memory (<see cref="PhysicalMemory.MapMmio"/>), accessed a byte at a time.</summary>

@@ -524,6 +524,75 @@ public sealed class CmosRtc : IIoDevice
         ram[offset + 1] = (byte)(value >> 8);
     }
 
+    // ---------------------------------------------------------------- snapshots
+
+    /// <summary>
+    /// Writes section "RTC ": the 256 bytes of RAM, the time and alarm, registers A and B, the flags of C, the IRQ 8
+    /// level, the index latches and NMI mask, and the divider's anchoring to guest time. The timer's deadline is the clock's.
+    /// </summary>
+    public void SaveState(Core.State.StateWriter w)
+    {
+        w.BeginSection("RTC ", 1);
+        w.WriteBytes(ram);
+        foreach (int v in (ReadOnlySpan<int>)[time.Sec, time.Min, time.Hour, time.Dow, time.Dom, time.Mon, time.Year]) w.WriteByte((byte)v);
+        w.WriteByte(alarmSec);
+        w.WriteByte(alarmMin);
+        w.WriteByte(alarmHour);
+        w.WriteByte(regA);
+        w.WriteByte(regB);
+        w.WriteByte(flags);
+        w.WriteBool(lineHigh);
+        w.WriteByte((byte)index);
+        w.WriteByte((byte)extIndex);
+        w.WriteBool(NmiMasked);
+        w.WriteInt64(originNs);
+        w.WriteInt64(syncCycle);
+        w.WriteInt64(lastSyncNs);
+        w.EndSection();
+    }
+
+    /// <summary>Reads what <see cref="SaveState"/> wrote.</summary>
+    public void LoadState(Core.State.StateReader r)
+    {
+        r.BeginSection("RTC ", 1);
+        var newRam = new byte[256];
+        r.ReadBytes("ram", newRam);
+        // The fields hold what the guest wrote, decoded: 0..255 whatever it wrote (the carries then wrap them).
+        var t = new Calendar
+        {
+            Sec = r.ReadByte("seconds"), Min = r.ReadByte("minutes"), Hour = r.ReadByte("hours"), Dow = r.ReadByte("day of week"),
+            Dom = r.ReadByte("day of month"), Mon = r.ReadByte("month"), Year = r.ReadByte("year"),
+        };
+        byte aSec = r.ReadByte("alarm seconds"), aMin = r.ReadByte("alarm minutes"), aHour = r.ReadByte("alarm hours");
+        byte a = r.ReadByte("register a"), b = r.ReadByte("register b");
+        byte f = r.ReadByte("register c flags");
+        if ((f & ~(CPf | CAf | CUf)) != 0) throw r.Invalid("register c flags", "only PF, AF and UF are kept");
+        bool line = r.ReadBool("irq level");
+        int idx = r.ReadByte("index", 0, 0x7F);
+        int ext = r.ReadByte("extended index", 0x80, 0xFF);
+        bool nmi = r.ReadBool("nmi masked");
+        // Any guest times: catching up on missed updates advances the calendar a month per step, and 2^63 ns is 292 years.
+        long origin = r.ReadInt64("origin");
+        long cycle = r.ReadInt64("sync cycle", 0, long.MaxValue);
+        long last = r.ReadInt64("last sync");
+        r.EndSection();
+        newRam.CopyTo(ram, 0);
+        time = t;
+        alarmSec = aSec;
+        alarmMin = aMin;
+        alarmHour = aHour;
+        regA = a;
+        regB = b;
+        flags = f;
+        lineHigh = line;
+        index = idx;
+        extIndex = ext;
+        NmiMasked = nmi;
+        originNs = origin;
+        syncCycle = cycle;
+        lastSyncNs = last;
+    }
+
     /// <summary>The time and calendar registers as numbers (binary, 24-hour).</summary>
     struct Calendar
     {

@@ -34,4 +34,20 @@ public sealed class CoprocessorErrorLatch(IIrqLines irqs) : IIoDevice
     public uint In(ushort port, int size) => 0xFFFFFFFF;
 
     public void Out(ushort port, int size, uint value) => Reset();
+
+    /// <summary>Writes section "FERR": the latch (IRQ 13's level is the PIC's).</summary>
+    public void SaveState(Core.State.StateWriter w)
+    {
+        w.BeginSection("FERR", 1);
+        w.WriteBool(Asserted);
+        w.EndSection();
+    }
+
+    /// <summary>Reads what <see cref="SaveState"/> wrote.</summary>
+    public void LoadState(Core.State.StateReader r)
+    {
+        r.BeginSection("FERR", 1);
+        Asserted = r.ReadBool("asserted");
+        r.EndSection();
+    }
 }

@@ -35,6 +35,25 @@ public sealed class DebugExit(Cpu.Processor? cpu = null) : IIoDevice
         cpu.Halted = true;
         cpu.ExitBlock = true;
     }
+
+    /// <summary>Writes section "DEXT": whether and what the guest wrote to the exit port.</summary>
+    public void SaveState(Core.State.StateWriter w)
+    {
+        w.BeginSection("DEXT", 1);
+        w.WriteBool(Value is not null);
+        w.WriteUInt32(Value ?? 0);
+        w.EndSection();
+    }
+
+    /// <summary>Reads what <see cref="SaveState"/> wrote.</summary>
+    public void LoadState(Core.State.StateReader r)
+    {
+        r.BeginSection("DEXT", 1);
+        bool written = r.ReadBool("written");
+        uint v = r.ReadUInt32("value");
+        Value = written ? v : null;
+        r.EndSection();
+    }
 }
 
 /// <summary>Port 0x80: the last POST code the firmware wrote.</summary>
@@ -52,6 +71,24 @@ public sealed class PostCodePort : IIoDevice
         LastCode = (byte)value;
         Count++;
     }
+
+    /// <summary>Writes section "POST": the last code and how many were written.</summary>
+    public void SaveState(Core.State.StateWriter w)
+    {
+        w.BeginSection("POST", 1);
+        w.WriteByte(LastCode);
+        w.WriteInt32(Count);
+        w.EndSection();
+    }
+
+    /// <summary>Reads what <see cref="SaveState"/> wrote.</summary>
+    public void LoadState(Core.State.StateReader r)
+    {
+        r.BeginSection("POST", 1);
+        LastCode = r.ReadByte("last code");
+        Count = r.ReadInt32("count");
+        r.EndSection();
+    }
 }
 
 /// <summary>System control port A (0x92): bit 1 drives the A20 gate, bit 0 requests a fast CPU reset.</summary>
@@ -67,5 +104,21 @@ public sealed class SystemControlPortA(Cpu.Processor cpu) : IIoDevice
     {
         cpu.A20Enabled = (value & 2) != 0;
         if ((value & 1) != 0) ResetRequested = true;
+    }
+
+    /// <summary>Writes section "PRTA": a fast reset requested and not yet carried out (A20 is the CPU's).</summary>
+    public void SaveState(Core.State.StateWriter w)
+    {
+        w.BeginSection("PRTA", 1);
+        w.WriteBool(ResetRequested);
+        w.EndSection();
+    }
+
+    /// <summary>Reads what <see cref="SaveState"/> wrote.</summary>
+    public void LoadState(Core.State.StateReader r)
+    {
+        r.BeginSection("PRTA", 1);
+        ResetRequested = r.ReadBool("reset requested");
+        r.EndSection();
     }
 }

@@ -260,4 +260,54 @@ public sealed class Dma8237 : IIoDevice
 
     (Controller c, int reg) Decode(ushort port) =>
         port < Controller2Base ? (controllers[0], port & 0x0F) : (controllers[1], ((port - Controller2Base) >> 1) & 0x0F);
+
+    // ---------------------------------------------------------------- snapshots
+
+    /// <summary>Writes section "DMA ": both controllers' command, status, request, mask and flip-flop, and every channel's registers.</summary>
+    public void SaveState(Core.State.StateWriter w)
+    {
+        w.BeginSection("DMA ", 1);
+        foreach (var c in controllers)
+        {
+            w.WriteByte(c.Command);
+            w.WriteByte(c.Status);
+            w.WriteByte(c.Request);
+            w.WriteByte(c.Mask);
+            w.WriteBool(c.FlipFlop);
+            foreach (var ch in c.Channels)
+            {
+                w.WriteUInt16(ch.BaseAddress);
+                w.WriteUInt16(ch.CurrentAddress);
+                w.WriteUInt16(ch.BaseCount);
+                w.WriteUInt16(ch.CurrentCount);
+                w.WriteByte(ch.Mode);
+                w.WriteByte(ch.Page);
+            }
+        }
+        w.EndSection();
+    }
+
+    /// <summary>Reads what <see cref="SaveState"/> wrote.</summary>
+    public void LoadState(Core.State.StateReader r)
+    {
+        r.BeginSection("DMA ", 1);
+        foreach (var c in controllers)
+        {
+            c.Command = r.ReadByte("command");
+            c.Status = r.ReadByte("status");
+            c.Request = r.ReadByte("request");
+            c.Mask = r.ReadByte("mask", 0, 0x0F);
+            c.FlipFlop = r.ReadBool("flip-flop");
+            foreach (var ch in c.Channels)
+            {
+                ch.BaseAddress = r.ReadUInt16("base address");
+                ch.CurrentAddress = r.ReadUInt16("current address");
+                ch.BaseCount = r.ReadUInt16("base count");
+                ch.CurrentCount = r.ReadUInt16("current count");
+                ch.Mode = r.ReadByte("mode");
+                ch.Page = r.ReadByte("page");
+            }
+        }
+        r.EndSection();
+    }
 }

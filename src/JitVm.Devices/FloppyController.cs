@@ -553,4 +553,80 @@ public sealed class FloppyController : IIoDevice
         }
         FinishTransfer((byte)(st0 | head << 2 | unit), st1, 0, id[0], id[1], id[2], id[3]);
     }
+
+    // ---------------------------------------------------------------- snapshots
+
+    /// <summary>
+    /// Writes section "FDC ": DOR, TDR, data rate, the command and result buffers with their positions, the interrupt
+    /// state, SPECIFY/CONFIGURE/PERPENDICULAR/LOCK settings, the pending SENSE INTERRUPT STATUS results, and per drive
+    /// whether it holds a disk, its cylinder, head, next sector ID and disk-changed line. The images are the machine's.
+    /// </summary>
+    public void SaveState(Core.State.StateWriter w)
+    {
+        w.BeginSection("FDC ", 1);
+        foreach (var d in drives)
+        {
+            w.WriteBool(d.Image is not null);
+            w.WriteByte(d.Pcn);
+            w.WriteByte((byte)d.Head);
+            w.WriteByte((byte)d.NextSector);
+            w.WriteBool(d.Changed);
+        }
+        w.WriteBytes(command);
+        w.WriteBytes(result);
+        w.WriteInt32(pendingSense.Count);
+        foreach (var (st0, pcn) in pendingSense)
+        {
+            w.WriteByte(st0);
+            w.WriteByte(pcn);
+        }
+        foreach (byte b in (ReadOnlySpan<byte>)[dor, tdr, rate]) w.WriteByte(b);
+        foreach (int v in (ReadOnlySpan<int>)[commandLength, commandExpected, resultLength, resultPos]) w.WriteByte((byte)v);
+        w.WriteBool(resultClearsInt);
+        w.WriteBool(interrupt);
+        w.WriteBool(irqDriven);
+        foreach (byte b in (ReadOnlySpan<byte>)[specify1, specify2, config, pretrk, perpendicular, lastEot]) w.WriteByte(b);
+        w.WriteBool(locked);
+        w.EndSection();
+    }
+
+    /// <summary>Reads what <see cref="SaveState"/> wrote. A drive the snapshot has a disk in must hold one here too.</summary>
+    public void LoadState(Core.State.StateReader r)
+    {
+        r.BeginSection("FDC ", 1);
+        for (int i = 0; i < drives.Length; i++)
+        {
+            var d = drives[i];
+            bool hasImage = r.ReadBool($"drive {i} has disk");
+            if (hasImage && d.Image is null) throw r.Invalid($"drive {i} has disk", "the snapshot's drive holds a disk, this one is empty");
+            if (!hasImage) d.Image = null;
+            d.Pcn = r.ReadByte($"drive {i} cylinder");
+            d.Head = r.ReadByte($"drive {i} head", 0, 1);
+            d.NextSector = r.ReadByte($"drive {i} next sector", 1, 255);
+            d.Changed = r.ReadBool($"drive {i} changed");
+        }
+        r.ReadBytes("command", command);
+        r.ReadBytes("result", result);
+        int n = r.ReadInt32("pending sense count", 0, 64);
+        pendingSense.Clear();
+        for (int i = 0; i < n; i++) pendingSense.Enqueue((r.ReadByte("pending st0"), r.ReadByte("pending cylinder")));
+        dor = r.ReadByte("dor");
+        tdr = r.ReadByte("tdr");
+        rate = r.ReadByte("data rate", 0, 3);
+        commandLength = r.ReadByte("command length", 0, (byte)(command.Length - 1));
+        commandExpected = r.ReadByte("command expected", 0, (byte)command.Length);
+        resultLength = r.ReadByte("result length", 0, (byte)result.Length);
+        resultPos = r.ReadByte("result position", 0, (byte)resultLength);
+        resultClearsInt = r.ReadBool("result clears int");
+        interrupt = r.ReadBool("interrupt");
+        irqDriven = r.ReadBool("irq level");
+        specify1 = r.ReadByte("specify 1");
+        specify2 = r.ReadByte("specify 2");
+        config = r.ReadByte("configure");
+        pretrk = r.ReadByte("precompensation track");
+        perpendicular = r.ReadByte("perpendicular");
+        lastEot = r.ReadByte("last eot");
+        locked = r.ReadBool("lock");
+        r.EndSection();
+    }
 }

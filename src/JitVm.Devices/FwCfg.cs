@@ -263,4 +263,54 @@ public sealed class FwCfg : IIoDevice
 
     /// <summary>Moves the data offset forward, saturating (it only has to stay past the end of every item).</summary>
     void Advance(ulong n) => offset = offset + n < offset ? ulong.MaxValue : offset + n;
+
+    // ---------------------------------------------------------------- snapshots
+
+    /// <summary>
+    /// Writes section "FWCF": the selected item, the data offset and the DMA address register, and a SHA-256 of every
+    /// item (keys and contents). The items themselves are the machine's configuration (memory map, VGA BIOS, ...), built
+    /// again with it, so they are compared rather than stored.
+    /// </summary>
+    public void SaveState(Core.State.StateWriter w)
+    {
+        w.BeginSection("FWCF", 1);
+        w.WriteUInt16(selector);
+        w.WriteUInt64(offset);
+        w.WriteBytes(dmaAddress);
+        w.WriteBytes(ItemsDigest());
+        w.EndSection();
+    }
+
+    /// <summary>Reads what <see cref="SaveState"/> wrote; refuses a machine whose items differ.</summary>
+    public void LoadState(Core.State.StateReader r)
+    {
+        r.BeginSection("FWCF", 1);
+        ushort sel = r.ReadUInt16("selector");
+        if ((sel & WriteModeBit) != 0) throw r.Invalid("selector", "the write-mode bit is never kept");
+        ulong off = r.ReadUInt64("offset");
+        Span<byte> dma = stackalloc byte[8];
+        r.ReadBytes("dma address", dma);
+        Span<byte> digest = stackalloc byte[32];
+        r.ReadBytes("items digest", digest);
+        if (!digest.SequenceEqual(ItemsDigest()))
+            throw r.Invalid("items digest", "this machine's firmware configuration items differ from the snapshot's (another memory size, VGA BIOS or file set)");
+        r.EndSection();
+        selector = sel;
+        offset = off;
+        dma.CopyTo(dmaAddress);
+    }
+
+    byte[] ItemsDigest()
+    {
+        using var sha = System.Security.Cryptography.IncrementalHash.CreateHash(System.Security.Cryptography.HashAlgorithmName.SHA256);
+        Span<byte> head = stackalloc byte[6];
+        foreach (var (key, data) in items.OrderBy(i => i.Key))
+        {
+            BinaryPrimitives.WriteUInt16LittleEndian(head, key);
+            BinaryPrimitives.WriteInt32LittleEndian(head[2..], data.Length);
+            sha.AppendData(head);
+            sha.AppendData(data);
+        }
+        return sha.GetHashAndReset();
+    }
 }

@@ -307,6 +307,64 @@ public sealed class Keyboard8042 : IIoDevice
         if (kbd != irq1Level) irq.SetIrq(KeyboardIrq, irq1Level = kbd);
         if (aux != irq12Level) irq.SetIrq(AuxIrq, irq12Level = aux);
     }
+
+    // ---------------------------------------------------------------- snapshots
+
+    /// <summary>
+    /// Writes section "KBC ": the controller's RAM (command byte), reply queue, output buffer, pending command and IRQ
+    /// levels, then the keyboard's and the mouse's state. The A20 gate is the CPU's.
+    /// </summary>
+    public void SaveState(Core.State.StateWriter w)
+    {
+        w.BeginSection("KBC ", 1);
+        w.WriteBytes(ram);
+        w.WriteInt32(replies.Count);
+        foreach (var (value, aux) in replies)
+        {
+            w.WriteByte(value);
+            w.WriteBool(aux);
+        }
+        w.WriteBool(displaced is not null);
+        w.WriteByte(displaced?.Value ?? 0);
+        w.WriteBool(displaced?.Aux ?? false);
+        w.WriteByte(outputBuffer);
+        w.WriteBool(outputFull);
+        w.WriteBool(outputAux);
+        w.WriteBool(outputIsReply);
+        w.WriteBool(lastWriteWasCommand);
+        w.WriteBool(translateBreakPending);
+        w.WriteByte(pendingCommand);
+        w.WriteBool(irq1Level);
+        w.WriteBool(irq12Level);
+        Keyboard.SaveState(w);
+        Mouse.SaveState(w);
+        w.EndSection();
+    }
+
+    /// <summary>Reads what <see cref="SaveState"/> wrote.</summary>
+    public void LoadState(Core.State.StateReader r)
+    {
+        r.BeginSection("KBC ", 1);
+        r.ReadBytes("ram", ram);
+        int n = r.ReadInt32("reply count", 0, int.MaxValue);
+        replies.Clear();
+        for (int i = 0; i < n; i++) replies.Enqueue((r.ReadByte("reply"), r.ReadBool("reply from aux")));
+        bool hasDisplaced = r.ReadBool("has displaced byte");
+        (byte, bool) d = (r.ReadByte("displaced byte"), r.ReadBool("displaced from aux"));
+        displaced = hasDisplaced ? d : null;
+        outputBuffer = r.ReadByte("output buffer");
+        outputFull = r.ReadBool("output full");
+        outputAux = r.ReadBool("output aux");
+        outputIsReply = r.ReadBool("output is reply");
+        lastWriteWasCommand = r.ReadBool("last write was command");
+        translateBreakPending = r.ReadBool("translate break pending");
+        pendingCommand = r.ReadByte("pending command");
+        irq1Level = r.ReadBool("irq 1 level");
+        irq12Level = r.ReadBool("irq 12 level");
+        Keyboard.LoadState(r);
+        Mouse.LoadState(r);
+        r.EndSection();
+    }
 }
 
 /// <summary>

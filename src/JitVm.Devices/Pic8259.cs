@@ -202,6 +202,28 @@ public sealed class Pic8259Pair : IIoDevice, IInterruptController, IIrqLines
         outputChanged(now);
     }
 
+    // ---------------------------------------------------------------- snapshots
+
+    /// <summary>Writes section "PIC ": both chips (registers, ICWs, initialization step, priority, line levels) and the INT output.</summary>
+    public void SaveState(Core.State.StateWriter w)
+    {
+        w.BeginSection("PIC ", 1);
+        master.Save(w);
+        slave.Save(w);
+        w.WriteBool(output);
+        w.EndSection();
+    }
+
+    /// <summary>Reads what <see cref="SaveState"/> wrote; the CPU's INTR level is the processor's own state, so nothing is notified.</summary>
+    public void LoadState(Core.State.StateReader r)
+    {
+        r.BeginSection("PIC ", 1);
+        master.Load(r, "master");
+        slave.Load(r, "slave");
+        output = r.ReadBool("output");
+        r.EndSection();
+    }
+
     /// <summary>One 8259A.</summary>
     sealed class Chip(bool isMaster)
     {
@@ -412,6 +434,26 @@ public sealed class Pic8259Pair : IIoDevice, IInterruptController, IIrqLines
             if ((v & 0x40) != 0) specialMask = (v & 0x20) != 0;
             if ((v & 0x04) != 0) poll = true;
             if ((v & 0x02) != 0) readIsr = (v & 0x01) != 0;
+        }
+
+        public void Save(Core.State.StateWriter w)
+        {
+            w.WriteByte(Irr); w.WriteByte(Isr); w.WriteByte(Imr); w.WriteByte(ElcrLevel); w.WriteByte(lines);
+            w.WriteByte(icw1); w.WriteByte(icw2); w.WriteByte(icw3); w.WriteByte(icw4);
+            w.WriteByte((byte)expect); w.WriteByte((byte)lowest);
+            w.WriteBool(readIsr); w.WriteBool(poll); w.WriteBool(specialMask); w.WriteBool(rotateInAeoi);
+        }
+
+        public void Load(Core.State.StateReader r, string name)
+        {
+            Irr = r.ReadByte(name + " irr"); Isr = r.ReadByte(name + " isr"); Imr = r.ReadByte(name + " imr");
+            ElcrLevel = r.ReadByte(name + " elcr"); lines = r.ReadByte(name + " lines");
+            icw1 = r.ReadByte(name + " icw1"); icw2 = r.ReadByte(name + " icw2"); icw3 = r.ReadByte(name + " icw3"); icw4 = r.ReadByte(name + " icw4");
+            expect = r.ReadByte(name + " expected icw", 0, 4);
+            if (expect == 1) throw r.Invalid(name + " expected icw", "must be 0, 2, 3 or 4");
+            lowest = r.ReadByte(name + " lowest priority", 0, 7);
+            readIsr = r.ReadBool(name + " read isr"); poll = r.ReadBool(name + " poll");
+            specialMask = r.ReadBool(name + " special mask"); rotateInAeoi = r.ReadBool(name + " rotate in aeoi");
         }
     }
 }

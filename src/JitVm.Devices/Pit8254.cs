@@ -596,4 +596,88 @@ public sealed class Pit8254 : IIoDevice
         long r = a % m;
         return r < 0 ? r + m : r;
     }
+
+    // ---------------------------------------------------------------- snapshots
+
+    /// <summary>
+    /// Writes section "PIT ": each counter's programming, latches, count register and counting anchor, and the IRQ 0
+    /// level and cursor. The timer's deadline is the clock's.
+    /// </summary>
+    public void SaveState(Core.State.StateWriter w)
+    {
+        w.BeginSection("PIT ", 1);
+        foreach (var c in counters)
+        {
+            w.WriteByte((byte)c.ModeBits);
+            w.WriteByte((byte)c.Rw);
+            w.WriteBool(c.Bcd);
+            w.WriteBool(c.Gate);
+            w.WriteInt32(c.Cr);
+            w.WriteBool(c.HasCount);
+            w.WriteBool(c.NullCount);
+            w.WriteBool(c.WriteMsbNext);
+            w.WriteBool(c.ReadMsbNext);
+            w.WriteBool(c.CountLatched);
+            w.WriteInt32(c.LatchedCount);
+            w.WriteBool(c.StatusLatched);
+            w.WriteByte(c.LatchedStatus);
+            w.WriteBool(c.Loaded);
+            w.WriteBool(c.Running);
+            w.WriteInt64(c.Anchor);
+            w.WriteInt64(c.Value);
+            w.WriteInt64(c.HeldCe);
+            w.WriteBool(c.IdleOut);
+            w.WriteInt64(c.SwitchTick);
+            w.WriteInt64(c.PendingPeriod);
+            w.WriteBool(c.SwitchEntersLow);
+        }
+        w.WriteBool(irqLevel);
+        w.WriteInt64(irqCursor);
+        w.EndSection();
+    }
+
+    /// <summary>Reads what <see cref="SaveState"/> wrote (periods are checked, since they divide).</summary>
+    public void LoadState(Core.State.StateReader r)
+    {
+        r.BeginSection("PIT ", 1);
+        var loaded = new Counter[3];
+        for (int i = 0; i < 3; i++)
+        {
+            string n = $"counter {i} ";
+            var c = loaded[i] = new Counter
+            {
+                ModeBits = r.ReadByte(n + "mode", 0, 7),
+                Rw = r.ReadByte(n + "access mode", 1, 3),
+                Bcd = r.ReadBool(n + "bcd"),
+                Gate = r.ReadBool(n + "gate"),
+                Cr = r.ReadInt32(n + "count register", 0, 0xFFFF),
+                HasCount = r.ReadBool(n + "has count"),
+                NullCount = r.ReadBool(n + "null count"),
+                WriteMsbNext = r.ReadBool(n + "write msb next"),
+                ReadMsbNext = r.ReadBool(n + "read msb next"),
+                CountLatched = r.ReadBool(n + "count latched"),
+                LatchedCount = r.ReadInt32(n + "latched count", 0, 0xFFFF),
+                StatusLatched = r.ReadBool(n + "status latched"),
+                LatchedStatus = r.ReadByte(n + "latched status"),
+                Loaded = r.ReadBool(n + "loaded"),
+                Running = r.ReadBool(n + "running"),
+                Anchor = r.ReadInt64(n + "anchor"),
+                Value = r.ReadInt64(n + "value"),
+                HeldCe = r.ReadInt64(n + "held count"),
+                IdleOut = r.ReadBool(n + "idle out"),
+                SwitchTick = r.ReadInt64(n + "switch tick"),
+                PendingPeriod = r.ReadInt64(n + "pending period", 0, 65536),
+                SwitchEntersLow = r.ReadBool(n + "switch enters low"),
+            };
+            // Modes 2 and 3 divide by the period (and by the pending one once it takes over).
+            if (c.Loaded && c.Mode is 2 or 3 && c.Value is < 1 or > 65536) throw r.Invalid(n + "value", $"period {c.Value} is outside 1..65536");
+            if (c.SwitchTick != long.MaxValue && c.PendingPeriod < 1) throw r.Invalid(n + "pending period", "a pending count must be 1..65536");
+        }
+        bool level = r.ReadBool("irq level");
+        long cursor = r.ReadInt64("irq cursor");
+        r.EndSection();
+        for (int i = 0; i < 3; i++) counters[i] = loaded[i];
+        irqLevel = level;
+        irqCursor = cursor;
+    }
 }

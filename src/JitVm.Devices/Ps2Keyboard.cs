@@ -246,4 +246,50 @@ public sealed class Ps2Keyboard
         foreach (byte b in bytes) replies.Enqueue(b);
         dataReady();
     }
+
+    // ---------------------------------------------------------------- snapshots
+
+    internal static void SaveQueue(Core.State.StateWriter w, Queue<byte> q)
+    {
+        w.WriteInt32(q.Count);
+        foreach (byte b in q) w.WriteByte(b);
+    }
+
+    internal static void LoadQueue(Core.State.StateReader r, string field, Queue<byte> q, int max)
+    {
+        int n = r.ReadInt32(field + " count", 0, max);
+        var bytes = r.ReadSpan(field, n);
+        q.Clear();
+        foreach (byte b in bytes) q.Enqueue(b);
+    }
+
+    /// <summary>Writes the keyboard's part of section "KBC ": queues, command state, settings and the held key.</summary>
+    internal void SaveState(Core.State.StateWriter w)
+    {
+        SaveQueue(w, replies);
+        SaveQueue(w, scanCodes);
+        w.WriteByte(expecting);
+        w.WriteByte(lastSent);
+        w.WriteBool(set1Break);
+        w.WriteInt32(held);
+        w.WriteByte(Leds);
+        w.WriteByte((byte)ScancodeSet);
+        w.WriteBool(ScanningEnabled);
+        w.WriteByte(Typematic);
+    }
+
+    /// <summary>Reads what <see cref="SaveState"/> wrote (the repeat timer's deadline is the clock's).</summary>
+    internal void LoadState(Core.State.StateReader r)
+    {
+        LoadQueue(r, "keyboard replies", replies, int.MaxValue);
+        LoadQueue(r, "keyboard scan codes", scanCodes, int.MaxValue);
+        expecting = r.ReadByte("keyboard expecting");
+        lastSent = r.ReadByte("keyboard last sent");
+        set1Break = r.ReadBool("keyboard set 1 break");
+        held = r.ReadInt32("keyboard held key", -1, 0xFFFF);
+        Leds = r.ReadByte("keyboard leds");
+        ScancodeSet = r.ReadByte("keyboard scan code set", 1, 2);
+        ScanningEnabled = r.ReadBool("keyboard scanning");
+        Typematic = r.ReadByte("keyboard typematic");
+    }
 }

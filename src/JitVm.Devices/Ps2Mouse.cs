@@ -149,4 +149,36 @@ public sealed class Ps2Mouse
         foreach (byte b in bytes) replies.Enqueue(b);
         dataReady();
     }
+
+    // ---------------------------------------------------------------- snapshots
+
+    /// <summary>Writes the mouse's part of section "KBC ": queues, command state, buttons and settings.</summary>
+    internal void SaveState(Core.State.StateWriter w)
+    {
+        Ps2Keyboard.SaveQueue(w, replies);
+        Ps2Keyboard.SaveQueue(w, packets);
+        w.WriteByte(expecting);
+        w.WriteByte(lastSent);
+        w.WriteByte(buttons);
+        w.WriteBool(ReportingEnabled);
+        w.WriteByte(SampleRate);
+        w.WriteByte(Resolution);
+        w.WriteBool(Scaling2To1);
+        w.WriteBool(RemoteMode);
+    }
+
+    /// <summary>Reads what <see cref="SaveState"/> wrote.</summary>
+    internal void LoadState(Core.State.StateReader r)
+    {
+        Ps2Keyboard.LoadQueue(r, "mouse replies", replies, int.MaxValue);
+        Ps2Keyboard.LoadQueue(r, "mouse packets", packets, int.MaxValue);
+        expecting = r.ReadByte("mouse expecting");
+        lastSent = r.ReadByte("mouse last sent");
+        buttons = r.ReadByte("mouse buttons", 0, 7);
+        ReportingEnabled = r.ReadBool("mouse reporting");
+        SampleRate = r.ReadByte("mouse sample rate");
+        Resolution = r.ReadByte("mouse resolution", 0, 3);
+        Scaling2To1 = r.ReadBool("mouse scaling");
+        RemoteMode = r.ReadBool("mouse remote mode");
+    }
 }

@@ -24,4 +24,21 @@ public sealed class ResetControl(Action requestReset) : IIoDevice
         value = (byte)(v & 0x0A);
         if ((v & 0x04) != 0) requestReset();
     }
+
+    /// <summary>Writes section "RCR ": the stored bits.</summary>
+    public void SaveState(Core.State.StateWriter w)
+    {
+        w.BeginSection("RCR ", 1);
+        w.WriteByte(value);
+        w.EndSection();
+    }
+
+    /// <summary>Reads what <see cref="SaveState"/> wrote.</summary>
+    public void LoadState(Core.State.StateReader r)
+    {
+        r.BeginSection("RCR ", 1);
+        value = r.ReadByte("value");
+        if ((value & ~0x0A) != 0) throw r.Invalid("value", "only bits 1 and 3 are stored");
+        r.EndSection();
+    }
 }

@@ -51,4 +51,20 @@ public sealed class SystemControlPortB(Pit8254 pit, VirtualClock clock) : IIoDev
         control = (byte)(value & 0x0F);                              // bits 4–7 are read-only status
         pit.Gate2 = (value & 1) != 0;
     }
+
+    /// <summary>Writes section "PRTB": the control bits (timer 2's gate is the PIT's).</summary>
+    public void SaveState(Core.State.StateWriter w)
+    {
+        w.BeginSection("PRTB", 1);
+        w.WriteByte(control);
+        w.EndSection();
+    }
+
+    /// <summary>Reads what <see cref="SaveState"/> wrote.</summary>
+    public void LoadState(Core.State.StateReader r)
+    {
+        r.BeginSection("PRTB", 1);
+        control = r.ReadByte("control", 0, 0x0F);
+        r.EndSection();
+    }
 }

@@ -356,4 +356,57 @@ public sealed class Uart16550 : IIoDevice
         irqLevel = level;
         irq?.SetIrq(irqLine, level);
     }
+
+    // ---------------------------------------------------------------- snapshots
+
+    /// <summary>
+    /// Writes a "UART" section: registers, divisor, FIFO mode and contents, interrupt latches and line level, the
+    /// transmitted-byte count, and the host bytes queued by <see cref="Receive"/> but not yet moved into the receiver.
+    /// </summary>
+    public void SaveState(Core.State.StateWriter w)
+    {
+        w.BeginSection("UART", 1);
+        foreach (byte b in (ReadOnlySpan<byte>)[ier, lcr, mcr, scratch, dll, dlm]) w.WriteByte(b);
+        w.WriteBool(fifoEnabled);
+        w.WriteByte((byte)triggerLevel);
+        w.WriteByte(lineErrors);
+        w.WriteByte(modemInputs);
+        w.WriteByte(modemDeltas);
+        w.WriteBool(thrInterrupt);
+        w.WriteBool(timeoutPending);
+        w.WriteBool(rxActivity);
+        w.WriteBool(irqLevel);
+        w.WriteInt64(Transmitted);
+        Ps2Keyboard.SaveQueue(w, rx);
+        w.WriteBlob(hostInput.ToArray());
+        w.EndSection();
+    }
+
+    /// <summary>Reads what <see cref="SaveState"/> wrote; host bytes queued now are replaced by the snapshot's.</summary>
+    public void LoadState(Core.State.StateReader r)
+    {
+        r.BeginSection("UART", 1);
+        ier = r.ReadByte("ier");
+        lcr = r.ReadByte("lcr");
+        mcr = r.ReadByte("mcr");
+        scratch = r.ReadByte("scratch");
+        dll = r.ReadByte("divisor low");
+        dlm = r.ReadByte("divisor high");
+        fifoEnabled = r.ReadBool("fifo enabled");
+        triggerLevel = r.ReadByte("trigger level", 1, 14);
+        if (Array.IndexOf(TriggerLevels, triggerLevel) < 0) throw r.Invalid("trigger level", $"{triggerLevel} is not 1, 4, 8 or 14");
+        lineErrors = r.ReadByte("line errors");
+        modemInputs = r.ReadByte("modem inputs");
+        modemDeltas = r.ReadByte("modem deltas");
+        thrInterrupt = r.ReadBool("thr interrupt");
+        timeoutPending = r.ReadBool("timeout pending");
+        rxActivity = r.ReadBool("rx activity");
+        irqLevel = r.ReadBool("irq level");
+        Transmitted = r.ReadInt64("transmitted");
+        Ps2Keyboard.LoadQueue(r, "receive fifo", rx, FifoSize);
+        byte[] host = r.ReadBlob("host input", 1 << 24);
+        hostInput.Clear();
+        foreach (byte b in host) hostInput.Enqueue(b);
+        r.EndSection();
+    }
 }

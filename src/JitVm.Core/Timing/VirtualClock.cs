@@ -130,6 +130,64 @@ public sealed class VirtualClock
         host.Restart();
         foreach (var t in timers) t.Deadline = long.MaxValue;
     }
+
+    // ---------------------------------------------------------------- snapshots
+
+    const ushort StateVersion = 1;
+
+    /// <summary>
+    /// Writes section "CLK ": the mode, the instruction period, guest time now, the instruction count it was read at,
+    /// the deterministic time base, and every timer's deadline in creation order (devices create their timers when
+    /// they are built, so a machine built the same way has the same timers in the same order).
+    /// </summary>
+    public void SaveState(State.StateWriter w)
+    {
+        w.BeginSection("CLK ", StateVersion);
+        w.WriteByte((byte)Mode);
+        w.WriteInt64(periodNs);
+        w.WriteInt64(Now);
+        w.WriteInt64(instructions());
+        w.WriteInt64(instructionBase);
+        w.WriteInt64(skippedNs);
+        w.WriteInt32(timers.Count);
+        foreach (var t in timers) w.WriteInt64(t.Deadline);
+        w.EndSection();
+    }
+
+    /// <summary>
+    /// Reads what <see cref="SaveState"/> wrote. Load the CPU's instruction count first or later, either way: in the
+    /// same mode and rate the time base is taken as saved; otherwise guest time is re-anchored so it reads what it read
+    /// at the save when the instruction count is back at the saved value, and runs on from there in this clock's mode.
+    /// Every timer gets its saved deadline, so timer events fire at the same guest time as they would have.
+    /// </summary>
+    public void LoadState(State.StateReader r)
+    {
+        r.BeginSection("CLK ", StateVersion);
+        var mode = r.ReadEnum<ClockMode>("mode");
+        long period = r.ReadInt64("instruction period", 1, 1000);
+        // Any time values load (the arithmetic on them cannot fail); what a clock in use can hold must load again.
+        long now = r.ReadInt64("now");
+        long count = r.ReadInt64("instruction count");
+        long savedBase = r.ReadInt64("instruction base");
+        long savedSkipped = r.ReadInt64("skipped time");
+        int n = r.ReadInt32("timer count", 0, 4096);
+        if (n != timers.Count) throw r.Invalid("timer count", $"the snapshot has {n} device timers, this machine {timers.Count} (different devices?)");
+        var deadlines = new long[n];
+        for (int i = 0; i < n; i++) deadlines[i] = r.ReadInt64("timer deadline " + i);
+        r.EndSection();
+        if (mode == Mode && period == periodNs && mode == ClockMode.Deterministic)
+        {
+            instructionBase = savedBase;
+            skippedNs = savedSkipped;
+        }
+        else
+        {
+            instructionBase = count;
+            host.Restart();
+            skippedNs = now;
+        }
+        for (int i = 0; i < n; i++) timers[i].Deadline = deadlines[i];
+    }
 }
 
 /// <summary>One device's timer on the <see cref="VirtualClock"/>: armed for one deadline at a time.</summary>

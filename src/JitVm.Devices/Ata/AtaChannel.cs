@@ -208,6 +208,47 @@ public sealed class AtaChannel : IIoDevice
         }
         UpdateIrq();
     }
+
+    // ---------------------------------------------------------------- snapshots
+
+    /// <summary>
+    /// Writes an "IDE " section: Device Control, the selected device, the IRQ level, and for each unit its kind (0 none,
+    /// 1 hard disk, 2 CD-ROM) and state. The disk contents are not saved (the machine records which images they are).
+    /// </summary>
+    public void SaveState(Core.State.StateWriter w)
+    {
+        w.BeginSection("IDE ", 1);
+        w.WriteByte(control);
+        w.WriteByte((byte)selected);
+        w.WriteBool(lineHigh);
+        foreach (var d in drives)
+        {
+            w.WriteByte(Kind(d));
+            d?.SaveState(w);
+        }
+        w.EndSection();
+    }
+
+    /// <summary>Reads what <see cref="SaveState"/> wrote; each unit must hold the same kind of device.</summary>
+    public void LoadState(Core.State.StateReader r)
+    {
+        r.BeginSection("IDE ", 1);
+        control = r.ReadByte("device control");
+        selected = r.ReadByte("selected device", 0, 1);
+        lineHigh = r.ReadBool("irq level");
+        for (int u = 0; u < 2; u++)
+        {
+            byte kind = r.ReadByte($"unit {u} kind", 0, 2);
+            if (kind != Kind(drives[u]))
+                throw r.Invalid($"unit {u} kind", $"the snapshot has {KindName(kind)} as {(u == 0 ? "master" : "slave")}, this machine {KindName(Kind(drives[u]))}");
+            drives[u]?.LoadState(r);
+        }
+        r.EndSection();
+    }
+
+    static byte Kind(IdeDevice? d) => d switch { AtaDrive => 1, AtapiDrive => 2, _ => 0 };
+
+    static string KindName(byte kind) => kind switch { 1 => "a hard disk", 2 => "a CD-ROM drive", _ => "no device" };
 }
 
 /// <summary>
@@ -271,4 +312,22 @@ public abstract class IdeDevice
 
     /// <summary>EXECUTE DEVICE DIAGNOSTIC; the device 0 (or lone device) raises the interrupt.</summary>
     internal abstract void Diagnose(bool interrupt);
+
+    /// <summary>Writes the device's state: the pending interrupt, then the device's own.</summary>
+    internal void SaveState(Core.State.StateWriter w)
+    {
+        w.WriteBool(InterruptPending);
+        SaveDeviceState(w);
+    }
+
+    /// <summary>Reads what <see cref="SaveState"/> wrote.</summary>
+    internal void LoadState(Core.State.StateReader r)
+    {
+        InterruptPending = r.ReadBool("interrupt pending");
+        LoadDeviceState(r);
+    }
+
+    private protected abstract void SaveDeviceState(Core.State.StateWriter w);
+
+    private protected abstract void LoadDeviceState(Core.State.StateReader r);
 }

@@ -644,4 +644,64 @@ public sealed class AtaDrive : IdeDevice
             w[first + i / 2] = (ushort)(hi << 8 | lo);
         }
     }
+
+    // ---------------------------------------------------------------- snapshots
+
+    private protected override void SaveDeviceState(Core.State.StateWriter w)
+    {
+        foreach (byte b in (ReadOnlySpan<byte>)[features, featuresPrev, count, countPrev, lbaLow, lbaLowPrev, lbaMid, lbaMidPrev,
+                     lbaHigh, lbaHighPrev, device, status, error])
+            w.WriteByte(b);
+        w.WriteByte((byte)multiple);
+        w.WriteByte((byte)curHeads);
+        w.WriteByte((byte)curSectors);
+        w.WriteUInt16((ushort)curCylinders);
+        w.WriteBool(chsValid);
+        w.WriteBool(WriteCacheEnabled);
+        w.WriteCompressed(buffer);
+        w.WriteByte((byte)transfer);
+        w.WriteByte((byte)addressing);
+        w.WriteInt32(bufPos);
+        w.WriteInt32(bufLen);
+        w.WriteInt32(blockSectors);
+        w.WriteInt64(nextLba);
+        w.WriteInt64(remaining);
+        w.WriteBool(inReset);
+    }
+
+    private protected override void LoadDeviceState(Core.State.StateReader r)
+    {
+        features = r.ReadByte("features");
+        featuresPrev = r.ReadByte("features (previous)");
+        count = r.ReadByte("sector count");
+        countPrev = r.ReadByte("sector count (previous)");
+        lbaLow = r.ReadByte("lba low");
+        lbaLowPrev = r.ReadByte("lba low (previous)");
+        lbaMid = r.ReadByte("lba mid");
+        lbaMidPrev = r.ReadByte("lba mid (previous)");
+        lbaHigh = r.ReadByte("lba high");
+        lbaHighPrev = r.ReadByte("lba high (previous)");
+        device = r.ReadByte("device");
+        status = r.ReadByte("status");
+        error = r.ReadByte("error");
+        multiple = r.ReadByte("multiple count", 0, MaxMultiple);
+        curHeads = r.ReadByte("current heads", 1, 16);
+        curSectors = r.ReadByte("current sectors per track", 1, 255);
+        curCylinders = r.ReadUInt16("current cylinders");
+        chsValid = r.ReadBool("chs valid");
+        WriteCacheEnabled = r.ReadBool("write cache");
+        r.ReadCompressed("buffer", buffer);
+        transfer = r.ReadEnum<Transfer>("transfer");
+        addressing = r.ReadEnum<Addressing>("addressing");
+        // The buffer holds whole sectors; the data port reads words inside it.
+        bufLen = r.ReadInt32("buffer length", 0, buffer.Length);
+        if (bufLen % SectorSize != 0) throw r.Invalid("buffer length", "not a whole number of sectors");
+        bufPos = r.ReadInt32("buffer position", 0, bufLen);
+        if ((bufPos & 1) != 0) throw r.Invalid("buffer position", "must be even");
+        blockSectors = r.ReadInt32("block sectors", 0, MaxMultiple);
+        nextLba = r.ReadInt64("next lba", 0, 1L << 49);
+        remaining = r.ReadInt64("sectors remaining", 0, 1L << 16);
+        inReset = r.ReadBool("in reset");
+        LastIoError = null;
+    }
 }

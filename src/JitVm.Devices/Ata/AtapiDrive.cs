@@ -752,4 +752,73 @@ public sealed class AtapiDrive : IdeDevice
         data[2] = (byte)(MediaPresent ? 0x01 : 0x70);   // medium type: 120 mm CD-ROM data / no disc
         Reply(data, Be16(packet, 7));
     }
+
+    // ---------------------------------------------------------------- snapshots
+
+    private protected override void SaveDeviceState(Core.State.StateWriter w)
+    {
+        w.WriteBool(media is not null);
+        w.WriteBool(trayOpen);
+        w.WriteBool(locked);
+        w.WriteBool(unitAttention);
+        w.WriteBool(inReset);
+        foreach (byte b in (ReadOnlySpan<byte>)[features, count, lbaLow, lbaMid, lbaHigh, device, status, error, senseKey, asc, ascq])
+            w.WriteByte(b);
+        w.WriteByte((byte)phase);
+        w.WriteBytes(packet);
+        w.WriteInt32(packetPos);
+        w.WriteCompressed(block);
+        w.WriteInt32(blockPos);
+        w.WriteInt32(blockLen);
+        w.WriteInt32(byteLimit);
+        w.WriteBlob(reply);
+        w.WriteInt32(replyPos);
+        w.WriteBool(fromMedia);
+        w.WriteInt64(mediaPos);
+        w.WriteInt64(remaining);
+    }
+
+    /// <summary>
+    /// Reads what <see cref="SaveDeviceState"/> wrote. A disc the guest ejected stays out; a snapshot with a disc needs
+    /// one in this drive (the machine checks it is the same image). The sector cache starts empty.
+    /// </summary>
+    private protected override void LoadDeviceState(Core.State.StateReader r)
+    {
+        bool hasMedia = r.ReadBool("has media");
+        if (hasMedia && media is null) throw r.Invalid("has media", "the snapshot's CD-ROM drive holds a disc, this one is empty");
+        trayOpen = r.ReadBool("tray open");
+        locked = r.ReadBool("locked");
+        unitAttention = r.ReadBool("unit attention");
+        inReset = r.ReadBool("in reset");
+        features = r.ReadByte("features");
+        count = r.ReadByte("sector count");
+        lbaLow = r.ReadByte("lba low");
+        lbaMid = r.ReadByte("lba mid");
+        lbaHigh = r.ReadByte("lba high");
+        device = r.ReadByte("device");
+        status = r.ReadByte("status");
+        error = r.ReadByte("error");
+        senseKey = r.ReadByte("sense key");
+        asc = r.ReadByte("asc");
+        ascq = r.ReadByte("ascq");
+        phase = r.ReadEnum<Phase>("phase");
+        r.ReadBytes("packet", packet);
+        packetPos = r.ReadInt32("packet position", 0, PacketBytes);
+        if ((packetPos & 1) != 0) throw r.Invalid("packet position", "must be even");
+        r.ReadCompressed("block", block);
+        blockLen = r.ReadInt32("block length", 0, MaxBlock);
+        blockPos = r.ReadInt32("block position", 0, blockLen + 1);
+        if ((blockPos & 1) != 0) throw r.Invalid("block position", "must be even");
+        byteLimit = r.ReadInt32("byte limit", 0, MaxBlock);
+        reply = r.ReadBlob("reply", 1 << 20);
+        replyPos = r.ReadInt32("reply position", 0, reply.Length);
+        fromMedia = r.ReadBool("from media");
+        mediaPos = r.ReadInt64("media position", 0, 1L << 48);
+        remaining = r.ReadInt64("bytes remaining", 0, 1L << 48);
+        if (!fromMedia && remaining > reply.Length - replyPos) throw r.Invalid("bytes remaining", "runs past the end of the prepared reply");
+        if (fromMedia && remaining > 0 && !hasMedia) throw r.Invalid("bytes remaining", "a transfer from the disc with no disc in the drive");
+        if (!hasMedia) media = null;
+        cachedSector = -1;
+        LastIoError = null;
+    }
 }

@@ -103,4 +103,39 @@ public sealed class PciBus : IIoDevice
     }
 
     static uint AllOnes(int size) => size >= 4 ? 0xFFFFFFFF : (1u << (8 * size)) - 1;
+
+    /// <summary>Writes section "PCI ": CONFIG_ADDRESS and, per populated slot, its number and configuration space.</summary>
+    public void SaveState(Core.State.StateWriter w)
+    {
+        w.BeginSection("PCI ", 1);
+        w.WriteUInt32(address);
+        w.WriteInt32(functions.Count(f => f is not null));
+        for (int i = 0; i < functions.Length; i++)
+        {
+            if (functions[i] is not { } f) continue;
+            w.WriteInt32(i);
+            f.SaveState(w);
+        }
+        w.EndSection();
+    }
+
+    /// <summary>Reads what <see cref="SaveState"/> wrote; the same slots must be populated.</summary>
+    public void LoadState(Core.State.StateReader r)
+    {
+        r.BeginSection("PCI ", 1);
+        uint a = r.ReadUInt32("config address");
+        if ((a & ~AddressMask) != 0) throw r.Invalid("config address", "reserved bits set");
+        int present = functions.Count(f => f is not null);
+        r.ReadInt32("function count", present, present);
+        int last = -1;
+        for (int k = 0; k < present; k++)
+        {
+            int slot = r.ReadInt32("slot", last + 1, functions.Length - 1);
+            if (functions[slot] is not { } f) throw r.Invalid("slot", $"00:{slot >> 3:X2}.{slot & 7} is populated in the snapshot but not on this machine");
+            f.LoadState(r);
+            last = slot;
+        }
+        address = a;
+        r.EndSection();
+    }
 }

@@ -195,4 +195,20 @@ public class PciFunction
 
     /// <summary>Device-side update of a configuration word (ignores the guest masks).</summary>
     protected void Set16(int offset, ushort value) => BinaryPrimitives.WriteUInt16LittleEndian(config.AsSpan(offset), value);
+
+    /// <summary>Writes the configuration space (the masks and power-on image are the device's definition, built again with it).</summary>
+    public void SaveState(Core.State.StateWriter w) => w.WriteBytes(config);
+
+    /// <summary>
+    /// Reads what <see cref="SaveState"/> wrote, checking that it is the same kind of function (vendor and device ID).
+    /// Nothing is notified: what the registers control (BAR decoding, PAM shadowing) is restored on its own side.
+    /// </summary>
+    public void LoadState(Core.State.StateReader r)
+    {
+        Span<byte> image = stackalloc byte[256];
+        r.ReadBytes("configuration space", image);
+        if (BinaryPrimitives.ReadUInt32LittleEndian(image) != BinaryPrimitives.ReadUInt32LittleEndian(powerOn))
+            throw r.Invalid("configuration space", $"the snapshot's function is {BinaryPrimitives.ReadUInt16LittleEndian(image):X4}:{BinaryPrimitives.ReadUInt16LittleEndian(image[2..]):X4}, this one {VendorId:X4}:{DeviceId:X4}");
+        image.CopyTo(config);
+    }
 }

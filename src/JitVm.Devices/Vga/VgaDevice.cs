@@ -436,4 +436,63 @@ public sealed class VgaDevice : IIoDevice, IMmioHandler
         };
         return (byte)((data & mask) | (latched & ~mask));
     }
+
+    // ---------------------------------------------------------------- snapshots
+
+    /// <summary>
+    /// Writes section "VGA ": the four planes, every register file (sequencer, CRTC, graphics, attribute,
+    /// miscellaneous), the DAC with its read/write state, the latches, the index registers and flip-flops, the status
+    /// read counter and the display generation.
+    /// </summary>
+    public void SaveState(Core.State.StateWriter w)
+    {
+        w.BeginSection("VGA ", 1);
+        foreach (var p in Planes) w.WriteCompressed(p);
+        w.WriteBytes(Seq);
+        w.WriteBytes(Crtc);
+        w.WriteBytes(Gc);
+        w.WriteBytes(Attr);
+        w.WriteByte(Misc);
+        w.WriteBytes(dac);
+        w.WriteBytes(latch);
+        foreach (byte b in (ReadOnlySpan<byte>)[seqIndex, crtcIndex, gcIndex, attrIndex, featureControl, videoEnable, pelMask]) w.WriteByte(b);
+        w.WriteBool(attrDataNext);
+        foreach (byte b in (ReadOnlySpan<byte>)[dacReadIndex, dacWriteIndex, dacReadComponent, dacWriteComponent]) w.WriteByte(b);
+        w.WriteBool(dacReadMode);
+        w.WriteBytes(dacWriteBuffer);
+        w.WriteInt64(statusReads);
+        w.WriteInt64(Generation);
+        w.EndSection();
+    }
+
+    /// <summary>Reads what <see cref="SaveState"/> wrote; index registers are checked against the widths the ports keep.</summary>
+    public void LoadState(Core.State.StateReader r)
+    {
+        r.BeginSection("VGA ", 1);
+        for (int i = 0; i < Planes.Length; i++) r.ReadCompressed("plane " + i, Planes[i]);
+        r.ReadBytes("sequencer registers", Seq);
+        r.ReadBytes("crtc registers", Crtc);
+        r.ReadBytes("graphics registers", Gc);
+        r.ReadBytes("attribute registers", Attr);
+        Misc = r.ReadByte("miscellaneous output");
+        r.ReadBytes("dac", dac);
+        r.ReadBytes("latches", latch);
+        seqIndex = r.ReadByte("sequencer index", 0, 0x07);
+        crtcIndex = r.ReadByte("crtc index", 0, 0x1F);
+        gcIndex = r.ReadByte("graphics index", 0, 0x0F);
+        attrIndex = r.ReadByte("attribute index", 0, 0x3F);
+        featureControl = r.ReadByte("feature control");
+        videoEnable = r.ReadByte("video enable");
+        pelMask = r.ReadByte("pel mask");
+        attrDataNext = r.ReadBool("attribute flip-flop");
+        dacReadIndex = r.ReadByte("dac read index");
+        dacWriteIndex = r.ReadByte("dac write index");
+        dacReadComponent = r.ReadByte("dac read component", 0, 2);
+        dacWriteComponent = r.ReadByte("dac write component", 0, 2);
+        dacReadMode = r.ReadBool("dac read mode");
+        r.ReadBytes("dac write buffer", dacWriteBuffer);
+        statusReads = r.ReadInt64("status reads", 0, long.MaxValue);
+        Generation = r.ReadInt64("generation", 0, long.MaxValue);
+        r.EndSection();
+    }
 }
