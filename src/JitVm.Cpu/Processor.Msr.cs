@@ -3,12 +3,25 @@ namespace JitVm.Cpu;
 /// <summary>
 /// Model-specific registers (RDMSR/WRMSR): the ones a P6-class CPUID implies. The TSC (10h) exists wherever
 /// CPUID.MSR does; the P6 family adds IA32_PLATFORM_ID (17h), IA32_APIC_BASE (1Bh) and IA32_BIOS_SIGN_ID (8Bh);
-/// the SYSENTER MSRs (174h-176h) exist when CPUID advertises SEP. Anything else is #GP(0).
+/// the SYSENTER MSRs (174h-176h) exist when CPUID advertises SEP; the P6 performance-monitoring counters
+/// (PerfCtr0/1 at C1h/C2h, PerfEvtSel0/1 at 186h/187h) hold what is written but count no events (no event is
+/// modelled: a guest profiler sees counters that stay where it put them). Anything else is #GP(0).
 /// </summary>
 public sealed partial class Processor
 {
     public const uint MsrTsc = 0x10, MsrPlatformId = 0x17, MsrApicBase = 0x1B, MsrBiosSignId = 0x8B,
-        MsrSysenterCs = 0x174, MsrSysenterEsp = 0x175, MsrSysenterEip = 0x176;
+        MsrSysenterCs = 0x174, MsrSysenterEsp = 0x175, MsrSysenterEip = 0x176,
+        MsrPerfCtr0 = 0xC1, MsrPerfCtr1 = 0xC2, MsrPerfEvtSel0 = 0x186, MsrPerfEvtSel1 = 0x187;
+
+    /// <summary>P6 PerfEvtSel bits that exist (bit 21 and the high half are reserved; EN, bit 22, only counts in PerfEvtSel0).</summary>
+    public const ulong PerfEvtSelMask = 0xFFDF_FFFF;
+
+    /// <summary>P6 performance counters are 40 bits wide.</summary>
+    public const ulong PerfCtrMask = 0xFF_FFFF_FFFF;
+
+    /// <summary>PerfEvtSel0/1 and PerfCtr0/1 (P6).</summary>
+    public readonly uint[] PerfEvtSel = new uint[2];
+    public readonly ulong[] PerfCtr = new ulong[2];
 
     /// <summary>IA32_APIC_BASE bits: bootstrap processor (read-only), global enable, base address (bits 31:12).</summary>
     public const ulong ApicBaseBsp = 0x100, ApicBaseEnable = 0x800, ApicBaseAddressMask = 0xFFFFF000;
@@ -34,6 +47,8 @@ public sealed partial class Processor
     void ResetMsrs()
     {
         SysenterCs = SysenterEsp = SysenterEip = 0;
+        Array.Clear(PerfEvtSel);
+        Array.Clear(PerfCtr);
         bool apic = ((Model.Cpuid?.FeaturesEdx ?? 0) & CpuidApic) != 0;
         ApicBase = 0xFEE00000 | ApicBaseBsp | (apic ? ApicBaseEnable : 0);
     }
@@ -50,6 +65,8 @@ public sealed partial class Processor
             case MsrSysenterCs when HasSysenter: value = SysenterCs; return true;
             case MsrSysenterEsp when HasSysenter: value = SysenterEsp; return true;
             case MsrSysenterEip when HasSysenter: value = SysenterEip; return true;
+            case MsrPerfCtr0 or MsrPerfCtr1 when IsP6: value = PerfCtr[index - MsrPerfCtr0]; return true;
+            case MsrPerfEvtSel0 or MsrPerfEvtSel1 when IsP6: value = PerfEvtSel[index - MsrPerfEvtSel0]; return true;
             default: return false;
         }
     }
@@ -75,6 +92,12 @@ public sealed partial class Processor
             case MsrSysenterCs when HasSysenter: SysenterCs = (uint)value; return true;
             case MsrSysenterEsp when HasSysenter: SysenterEsp = (uint)value; return true;
             case MsrSysenterEip when HasSysenter: SysenterEip = (uint)value; return true;
+            // P6 counters take the low 32 bits written, sign-extended to 40 (SDM vol. 3, P6 performance monitoring).
+            case MsrPerfCtr0 or MsrPerfCtr1 when IsP6: PerfCtr[index - MsrPerfCtr0] = (ulong)(long)(int)(uint)value & PerfCtrMask; return true;
+            case MsrPerfEvtSel0 or MsrPerfEvtSel1 when IsP6:
+                if ((value & ~PerfEvtSelMask) != 0) return false;
+                PerfEvtSel[index - MsrPerfEvtSel0] = (uint)value;
+                return true;
             default: return false;
         }
     }

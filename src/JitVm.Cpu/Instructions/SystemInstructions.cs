@@ -252,6 +252,16 @@ internal static unsafe class SystemInstructions
         c.Edx = (uint)(t >> 32);
     }
 
+    /// <summary>RDPMC (P6): performance counter ECX (0 or 1) into EDX:EAX; outside ring 0 only with CR4.PCE.</summary>
+    static void Rdpmc(Processor c, ref Insn i)
+    {
+        if ((c.Cr4 & Processor.Cr4PCE) == 0 && c.Cpl > 0) c.Fault(CpuVectors.GP, 0);
+        if (c.Ecx > 1) c.Fault(CpuVectors.GP, 0);
+        ulong v = c.PerfCtr[c.Ecx];
+        c.Eax = (uint)v;
+        c.Edx = (uint)(v >> 32);
+    }
+
     // RDMSR/WRMSR: ECX selects the register, EDX:EAX holds the value (Processor.Msr.cs lists what exists).
 
     static void Rdmsr(Processor c, ref Insn i)
@@ -304,5 +314,6 @@ internal static unsafe class SystemInstructions
         t.Add(Code.Rdtsc, &Rdtsc, End, i486, CpuidInfo.FeatureTsc);
         t.Add(Code.Rdmsr, &Rdmsr, min: i486, features: CpuidInfo.FeatureMsr);
         t.Add(Code.Wrmsr, &Wrmsr, min: i486, features: CpuidInfo.FeatureMsr);
+        t.Add(Code.Rdpmc, &Rdpmc, min: CpuGeneration.P6);
     }
 }

@@ -105,6 +105,56 @@ public class SystemTests
     }
 
     [Fact]
+    public void P6PerformanceCountersHoldWhatIsWrittenSignExtendedTo40Bits()
+    {
+        var m = new TestMachine(TestModels.P6);
+        m.Load(x =>
+        {
+            // PerfCtr1 = 0x8000_1234 (bit 31 set: sign-extended into bits 32-39); read back through RDMSR and RDPMC.
+            x.mov(ecx, 0xC2); x.mov(edx, 0x77); x.mov(eax, 0x80001234); x.wrmsr();
+            x.xor(eax, eax); x.xor(edx, edx); x.rdmsr(); x.mov(esi, eax); x.mov(edi, edx);
+            x.mov(ecx, 1); x.rdpmc(); x.mov(ebx, edx);
+            // PerfEvtSel0 keeps its bits.
+            x.mov(ecx, 0x186); x.mov(edx, 0); x.mov(eax, 0x0043_00C0); x.wrmsr(); x.xor(eax, eax); x.rdmsr();
+        });
+        m.Run();
+        Assert.Equal(0x80001234u, m.Cpu.Esi);
+        Assert.Equal(0xFFu, m.Cpu.Edi);
+        Assert.Equal(0xFFu, m.Cpu.Ebx);
+        Assert.Equal(0x0043_00C0u, m.Cpu.Eax);
+        Assert.Equal(0, m.Exceptions(CpuVectors.GP));
+    }
+
+    [Theory]
+    [InlineData(0x186u, 0u, 0x0020_0000u)]     // PerfEvtSel bit 21 is reserved
+    [InlineData(0x187u, 1u, 0u)]               // and so is its high half
+    public void P6PerfEvtSelReservedBitsRaiseGeneralProtection(uint msr, uint high, uint low)
+    {
+        var m = new TestMachine(TestModels.P6);
+        m.Load(x => { x.mov(ecx, msr); x.mov(edx, high); x.mov(eax, low); x.wrmsr(); });
+        m.Run();
+        Assert.Equal(1, m.Exceptions(CpuVectors.GP));
+    }
+
+    [Fact]
+    public void RdpmcTakesOnlyCounters0And1()
+    {
+        var m = new TestMachine(TestModels.P6);
+        m.Load(x => { x.mov(ecx, 2); x.rdpmc(); });
+        m.Run();
+        Assert.Equal(1, m.Exceptions(CpuVectors.GP));
+    }
+
+    [Fact]
+    public void ThePentiumHasNoP6PerformanceCounters()
+    {
+        var m = new TestMachine(CpuModel.Parse("pentium"));
+        m.Load(x => { x.mov(ecx, 0x186); x.rdmsr(); });
+        m.Run();
+        Assert.Equal(1, m.Exceptions(CpuVectors.GP));
+    }
+
+    [Fact]
     public void OtherMsrsRaiseGeneralProtection()
     {
         var m = new TestMachine(TestModels.P6);
