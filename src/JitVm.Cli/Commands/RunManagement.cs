@@ -69,7 +69,11 @@ internal sealed class RunManagement : IDisposable
         ManagementServer? server = null;
         if (endpoints.QmpUnixPath is not null || endpoints.QmpTcp is not null || endpoints.MonitorUnixPath is not null)
         {
-            try { server = ManagementServer.Start(host, endpoints); }
+            try
+            {
+                server = ManagementServer.Start(host, endpoints);
+                if (server.QmpTcpEndpoint is { } tcp) Console.Error.WriteLine($"qmp: listening on tcp:{tcp} (token in {tokenFile ?? "jitvm-qmp.token"})");
+            }
             catch (Exception e) when (e is System.Net.Sockets.SocketException or IOException or UnauthorizedAccessException or ArgumentException)
             {
                 error = $"cannot listen for management: {e.Message}";
