@@ -341,6 +341,7 @@ public sealed unsafe partial class Interpreter : IExecutionEngine
     {
         Insn[] insns = block.Insns;
         uint eip0 = cpu.Eip;
+        long count0 = cpu.InstructionCount;
         int n = Math.Min(limit, insns.Length);
         int i = 0;
         block.ExecutionCount++;
@@ -352,6 +353,9 @@ public sealed unsafe partial class Interpreter : IExecutionEngine
             {
                 ref Insn ins = ref insns[i];
                 cpu.Eip = eip0 + ins.Offset;
+                // The count is exact at every instruction, as in translated code: guest time (RDTSC, the timers
+                // an IN or OUT reads or programs) follows it, so a block's third instruction sees two more than its first.
+                cpu.InstructionCount = count0 + i;
                 ins.Handler(cpu, ref ins);
                 if (cpu.ExitBlock)
                 {
@@ -364,12 +368,12 @@ public sealed unsafe partial class Interpreter : IExecutionEngine
         {
             cpu.RepeatInstruction = false;
             cpu.PendingDebugTrap = 0;                 // a faulting instruction raises no traps
-            cpu.InstructionCount += i;
+            cpu.InstructionCount = count0 + i;
             Blocks.Current = null;
             RaiseFault(f);
             return false;
         }
-        cpu.InstructionCount += i;
+        cpu.InstructionCount = count0 + i;
         Blocks.Current = null;
         if (cpu.RepeatInstruction)
         {
