@@ -280,8 +280,19 @@ public sealed class PhysicalMemory
         for (int p = 0; p < PageCount;)
         {
             int start = p++;
-            while (p < PageCount && pageKind[p] == pageKind[start] && ReferenceEquals(mmio[p], mmio[start]) &&
-                   Continues(pageOffset, start, p) && Continues(romOffset, start, p) && Continues(shadowWrite, start, p)) p++;
+            if (pageKind[start] != KindMmio && pageOffset[start] < 0 && romOffset[start] < 0 && shadowWrite[start] < 0)
+            {
+                // Unmapped space (most of the 4 GiB): find the end of the run with vectorised searches.
+                int end = PageCount;
+                end = Math.Min(end, RunEnd(pageKind.AsSpan(start).IndexOfAnyExcept(pageKind[start]), start));
+                end = Math.Min(end, RunEnd(pageOffset.AsSpan(start).IndexOfAnyExcept(-1), start));
+                end = Math.Min(end, RunEnd(romOffset.AsSpan(start).IndexOfAnyExcept(-1), start));
+                end = Math.Min(end, RunEnd(shadowWrite.AsSpan(start).IndexOfAnyExcept(-1), start));
+                p = end;
+            }
+            else
+                while (p < PageCount && pageKind[p] == pageKind[start] && ReferenceEquals(mmio[p], mmio[start]) &&
+                       Continues(pageOffset, start, p) && Continues(romOffset, start, p) && Continues(shadowWrite, start, p)) p++;
             runs.Add((start, p - start));
         }
         w.WriteInt32(runs.Count);
@@ -309,6 +320,8 @@ public sealed class PhysicalMemory
         w.EndSection();
     }
 
+    static int RunEnd(int found, int start) => found < 0 ? PageCount : start + found;
+
     static bool Continues(int[] offsets, int start, int p) =>
         offsets[start] < 0 ? offsets[p] == offsets[start] : offsets[p] == offsets[start] + ((p - start) << PageShift);
 
@@ -334,9 +347,10 @@ public sealed class PhysicalMemory
             byte kind = r.ReadByte("page kind", KindUnmapped, KindMmio);
             int off = ReadOffset(r, "host offset", count), rom = ReadOffset(r, "rom offset", count), shadow = ReadOffset(r, "shadow write offset", count);
             if ((kind is KindRam or KindRom) != (off >= 0)) throw r.Invalid("host offset", $"a page of kind {kind} {(off >= 0 ? "cannot have" : "needs")} a host offset");
-            for (int p = start; p < start + count; p++)
-                if ((kind == KindMmio) != (pageKind[p] == KindMmio))
-                    throw r.Invalid("page kind", $"page {p:X5} is {(kind == KindMmio ? "" : "not ")}device memory in the snapshot but {(pageKind[p] == KindMmio ? "is" : "is not")} on this machine");
+            var kinds = pageKind.AsSpan(start, count);
+            int wrong = kind == KindMmio ? kinds.IndexOfAnyExcept(KindMmio) : kinds.IndexOf(KindMmio);
+            if (wrong >= 0)
+                throw r.Invalid("page kind", $"page {start + wrong:X5} is {(kind == KindMmio ? "" : "not ")}device memory in the snapshot but {(kind == KindMmio ? "is not" : "is")} on this machine");
             runs.Add((start, count, kind, off, rom, shadow));
             next = start + count;
         }
@@ -378,6 +392,14 @@ public sealed class PhysicalMemory
         foreach (var (start, count, kind, off, rom, shadow) in runs)
         {
             if (kind == KindMmio) continue;
+            if (off < 0 && rom < 0 && shadow < 0)
+            {
+                pageKind.AsSpan(start, count).Fill(kind);
+                pageOffset.AsSpan(start, count).Fill(-1);
+                romOffset.AsSpan(start, count).Fill(-1);
+                shadowWrite.AsSpan(start, count).Fill(-1);
+                continue;
+            }
             for (int p = start; p < start + count; p++)
             {
                 int k = (p - start) << PageShift;

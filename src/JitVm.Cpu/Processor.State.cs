@@ -53,6 +53,8 @@ public sealed partial class Processor : ISnapshotable
         w.WriteUInt32(SysenterEsp);
         w.WriteUInt32(SysenterEip);
         w.WriteUInt64(ApicBase);
+        for (int i = 0; i < PerfEvtSel.Length; i++) w.WriteUInt32(PerfEvtSel[i]);
+        for (int i = 0; i < PerfCtr.Length; i++) w.WriteUInt64(PerfCtr[i]);
         for (int i = 0; i < ExceptionCounts.Length; i++) w.WriteInt64(ExceptionCounts[i]);
         w.EndSection();
         SaveFpuState(w);
@@ -90,6 +92,11 @@ public sealed partial class Processor : ISnapshotable
         ulong tsc = r.ReadUInt64("tsc base");
         uint sysenterCs = r.ReadUInt32("sysenter cs"), sysenterEsp = r.ReadUInt32("sysenter esp"), sysenterEip = r.ReadUInt32("sysenter eip");
         ulong apicBase = r.ReadUInt64("apic base");
+        Span<uint> perfEvtSel = stackalloc uint[PerfEvtSel.Length];
+        for (int i = 0; i < perfEvtSel.Length; i++) perfEvtSel[i] = r.ReadUInt32("perfevtsel" + i);
+        Span<ulong> perfCtr = stackalloc ulong[PerfCtr.Length];
+        for (int i = 0; i < perfCtr.Length; i++)
+            if ((perfCtr[i] = r.ReadUInt64("perfctr" + i)) > PerfCtrMask) throw r.Invalid("perfctr" + i, "counters are 40 bits");
         Span<long> counts = stackalloc long[ExceptionCounts.Length];
         for (int i = 0; i < counts.Length; i++) counts[i] = r.ReadInt64("exception count " + i);
         r.EndSection();
@@ -125,6 +132,8 @@ public sealed partial class Processor : ISnapshotable
         SysenterEsp = sysenterEsp;
         SysenterEip = sysenterEip;
         ApicBase = apicBase;
+        perfEvtSel.CopyTo(PerfEvtSel);
+        perfCtr.CopyTo(PerfCtr);
         counts.CopyTo(ExceptionCounts);
         Fpu = fpu;
         FaultPending = false;

@@ -57,7 +57,7 @@ public sealed record RunResult(ExitReason Reason, int? GuestExitCode, byte PostC
 /// A PC: memory with the firmware ROM at the top of the first megabyte and of the 4 GiB space, the I/O bus
 /// with the debug ports, one CPU and its execution engine. Later issues add the chipset devices and disks.
 /// </summary>
-public sealed class Machine
+public sealed partial class Machine
 {
     /// <summary>Guest instructions run between checks of the host-side stop conditions.</summary>
     const long SliceInstructions = 200_000;

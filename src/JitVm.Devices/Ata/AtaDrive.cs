@@ -693,11 +693,12 @@ public sealed class AtaDrive : IdeDevice
         r.ReadCompressed("buffer", buffer);
         transfer = r.ReadEnum<Transfer>("transfer");
         addressing = r.ReadEnum<Addressing>("addressing");
-        // The buffer holds whole sectors; the data port reads words inside it.
+        // The buffer holds whole sectors; the data port moves words inside it (the position passes the length once a
+        // block is done).
+        bufPos = r.ReadInt32("buffer position", 0, buffer.Length);
+        if ((bufPos & 1) != 0) throw r.Invalid("buffer position", "must be even");
         bufLen = r.ReadInt32("buffer length", 0, buffer.Length);
         if (bufLen % SectorSize != 0) throw r.Invalid("buffer length", "not a whole number of sectors");
-        bufPos = r.ReadInt32("buffer position", 0, bufLen);
-        if ((bufPos & 1) != 0) throw r.Invalid("buffer position", "must be even");
         blockSectors = r.ReadInt32("block sectors", 0, MaxMultiple);
         nextLba = r.ReadInt64("next lba", 0, 1L << 49);
         remaining = r.ReadInt64("sectors remaining", 0, 1L << 16);

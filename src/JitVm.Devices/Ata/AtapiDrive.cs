@@ -806,9 +806,9 @@ public sealed class AtapiDrive : IdeDevice
         packetPos = r.ReadInt32("packet position", 0, PacketBytes);
         if ((packetPos & 1) != 0) throw r.Invalid("packet position", "must be even");
         r.ReadCompressed("block", block);
-        blockLen = r.ReadInt32("block length", 0, MaxBlock);
-        blockPos = r.ReadInt32("block position", 0, blockLen + 1);
+        blockPos = r.ReadInt32("block position", 0, block.Length);
         if ((blockPos & 1) != 0) throw r.Invalid("block position", "must be even");
+        blockLen = r.ReadInt32("block length", 0, MaxBlock);
         byteLimit = r.ReadInt32("byte limit", 0, MaxBlock);
         reply = r.ReadBlob("reply", 1 << 20);
         replyPos = r.ReadInt32("reply position", 0, reply.Length);
