@@ -51,8 +51,10 @@ internal static class RunCommand
         var monitor = new Option<string?>("--monitor") { Description = "The human monitor on a Unix socket: unix:PATH (the console's Ctrl-A c opens it too)" };
         var qmp = new Option<string?>("--qmp") { Description = "The JSON management API on unix:PATH or tcp:HOST:PORT (TCP needs the token of --qmp-token-file)" };
         var qmpToken = new Option<string?>("--qmp-token-file") { Description = "With --qmp tcp:...: the token file (read, or made with a random token; default jitvm-qmp.token)" };
+        var loadvm = new Option<FileInfo?>("--loadvm") { Description = "Restore the machine from a snapshot file before running (the other options must build the same machine: memory, CPU, firmware, disks)" };
+        var savevm = new Option<FileInfo?>("--savevm") { Description = "Write a snapshot of the machine to FILE when the run ends (with --max-instructions N: after exactly N instructions)" };
         var boot = new Option<string>("--boot") { Description = "Firmware boot order: a (floppy), c (hard disk), d (CD-ROM), e.g. ca", DefaultValueFactory = _ => "ca" };
-        foreach (var o in new Option[] { engine, cpu, memory, rom, kernel, append, initrd, serial, debugcon, exitOnHalt, noReboot, maxSeconds, maxInstructions, stats, clock, vgaBios, boot, display, serial2, cdrom, snapshot, gdb, monitor, qmp, qmpToken }.Concat(disks).Concat(floppies)) cmd.Options.Add(o);
+        foreach (var o in new Option[] { engine, cpu, memory, rom, kernel, append, initrd, serial, debugcon, exitOnHalt, noReboot, maxSeconds, maxInstructions, stats, clock, vgaBios, boot, display, serial2, cdrom, snapshot, gdb, monitor, qmp, qmpToken, loadvm, savevm }.Concat(disks).Concat(floppies)) cmd.Options.Add(o);
 
         cmd.SetAction(r =>
         {
@@ -185,6 +187,17 @@ internal static class RunCommand
                 foreach (var f in files) f.Dispose();
                 return 2;
             }
+            if (r.GetValue(loadvm) is { } loadFile)
+            {
+                try { Machine.Snapshots.MachineSnapshot.RestoreFile(machine, loadFile.FullName); }
+                catch (Exception e) when (e is JitVm.Core.State.SnapshotFormatException or IOException or UnauthorizedAccessException or BlockDeviceException)
+                {
+                    Console.Error.WriteLine($"error: --loadvm {loadFile.Name}: {e.Message}");
+                    foreach (var d in opened) d.Dispose();
+                    foreach (var f in files) f.Dispose();
+                    return 2;
+                }
+            }
             Log.Information("starting guest: cpu={Cpu} memory={Memory} engine={Engine}", cpuModel.Name, ramBytes, eng.Name);
             bool text = r.GetValue(display) == "text";
             if (text)
@@ -249,11 +262,22 @@ internal static class RunCommand
                 serialIn?.Dispose();
             }
             if (text) Console.Out.Write("\x1b[0m\x1b[?25h\r\n");
+            int saveFailed = 0;
+            if (r.GetValue(savevm) is { } saveFile)
+            {
+                try { Machine.Snapshots.MachineSnapshot.SaveFile(machine, saveFile.FullName); }
+                catch (Exception e) when (e is IOException or UnauthorizedAccessException or BlockDeviceException)
+                {
+                    Console.Error.WriteLine($"error: --savevm {saveFile.Name}: {e.Message}");
+                    saveFailed = 2;
+                }
+            }
             stdout.Flush();
             foreach (var f in files) f.Dispose();
             foreach (var d in opened) d.Dispose();              // writes the images' buffered data out
             if (r.GetValue(stats)) PrintStats(machine, result);
             Console.Error.WriteLine(result.Summary);
+            if (saveFailed != 0) return saveFailed;
             return result.Reason switch
             {
                 ExitReason.DebugExit => result.GuestExitCode ?? 1,
