@@ -108,9 +108,13 @@ public sealed unsafe partial class Interpreter : IExecutionEngine
         while (cpu.InstructionCount < end && turns++ < budget)
         {
             if (cpu.Shutdown) return StopReason.Shutdown;
+            bool oneInstruction = false;
             if (cpu.InterruptShadow)
             {
                 cpu.InterruptShadow = false;          // this block's first instruction is the shadowed one
+                // A request waits for the shadow to end (STI with one pending): run just that instruction and take
+                // it after, as the processor does, rather than wherever this block or translation would end.
+                oneInstruction = cpu.IrqLine && (cpu.Flags & Processor.FlagIF) != 0;
             }
             else if (cpu.IrqLine && (cpu.Flags & Processor.FlagIF) != 0 && cpu.InterruptController is { } pic)
             {
@@ -152,6 +156,11 @@ public sealed unsafe partial class Interpreter : IExecutionEngine
                     previous.Links[previousStatus] = new SuccessorLink { Block = block, Linear = cpu.Seg[SegReg.CS].Base + cpu.Eip, Generation = cpu.TlbGeneration };
             }
             previous = null;
+            if (oneInstruction)
+            {
+                if (!Execute(block, 1) && stopped) return StopReason.Exception;
+                continue;
+            }
             // A slice ends at exactly its budget in every engine (devices then see the same instruction counts at
             // the same guest state): its tail, from a block longer than what is left or a translation whose longest
             // run does not fit, is interpreted, the last block only in part. Nothing is compiled for the tail.

@@ -164,6 +164,8 @@ public sealed partial class Processor
         Flags = (value | 2) & ~0x8028u;
         LazyOp = FlagOp.None;
         if (((old ^ Flags) & FlagVM) != 0) UpdateMemoryPrivilege();   // entering or leaving V86 mode changes CPL
+        // Interrupts just enabled with one pending: it is taken after this instruction (see OpenInterruptWindow).
+        if ((~old & Flags & FlagIF) != 0 && IrqLine) ExitBlock = true;
     }
 
     /// <summary>Evaluates condition code <paramref name="cc"/> (the low nibble of Jcc/SETcc/CMOVcc).</summary>

@@ -22,7 +22,13 @@ internal static unsafe class FlagControl
     static void Sti(Processor c, ref Insn i)
     {
         CheckIopl(c);
-        if ((c.Flags & Processor.FlagIF) == 0) c.InterruptShadow = true;
+        if ((c.Flags & Processor.FlagIF) == 0)
+        {
+            // The interrupt window opens after the next instruction: a request already pending is then taken
+            // there, in every engine (the block or translated region ends here; the dispatcher runs one instruction).
+            c.InterruptShadow = true;
+            if (c.IrqLine) c.ExitBlock = true;
+        }
         c.Flags |= Processor.FlagIF;
     }
 
