@@ -267,8 +267,8 @@ public sealed class PhysicalMemory
     /// <summary>
     /// Writes section "MEM ": the page map (run-length coded: kind, host offset, ROM offset and shadow-write offset of
     /// each page; MMIO pages only as such, their devices being the machine's wiring) and the contents of the whole
-    /// host array, RAM and ROM images alike. All-zero pages are left out (a bitmap says which pages follow); the rest
-    /// are Deflate-compressed. Decoded-code marks are not saved: the caches are rebuilt after a load.
+    /// host array, RAM and ROM images alike. All-zero pages are left out (a bitmap says which pages follow), a page
+    /// identical to an earlier one is a reference to it, and the rest are Deflate-compressed. Decoded-code marks are not saved: the caches are rebuilt after a load.
     /// </summary>
     public void SaveState(State.StateWriter w)
     {
@@ -311,13 +311,47 @@ public sealed class PhysicalMemory
         for (int p = 0; p < pages; p++)
             if (backing.AsSpan(p << PageShift, PageSize).ContainsAnyExcept((byte)0)) bitmap[p >> 3] |= (byte)(1 << (p & 7));
         w.WriteBytes(bitmap);
+        // A page identical to an earlier one (the BIOS's low alias of its ROM, its shadow copy in RAM) is written as a
+        // reference to that page, not again.
+        var duplicates = new List<(int Page, int Source)>();
+        var firstWithHash = new Dictionary<ulong, int>();
+        for (int p = 0; p < pages; p++)
+        {
+            if ((bitmap[p >> 3] & (1 << (p & 7))) == 0) continue;
+            var page = backing.AsSpan(p << PageShift, PageSize);
+            ulong hash = PageHash(page);
+            if (firstWithHash.TryGetValue(hash, out int source) && page.SequenceEqual(backing.AsSpan(source << PageShift, PageSize)))
+                duplicates.Add((p, source));
+            else firstWithHash.TryAdd(hash, p);
+        }
+        w.WriteInt32(duplicates.Count);
+        foreach (var (page, source) in duplicates)
+        {
+            w.WriteInt32(page);
+            w.WriteInt32(source);
+        }
         using var compressed = new MemoryStream();
         using (var deflate = new System.IO.Compression.DeflateStream(compressed, System.IO.Compression.CompressionLevel.Fastest, leaveOpen: true))
+        {
+            int d = 0;
             for (int p = 0; p < pages; p++)
-                if ((bitmap[p >> 3] & (1 << (p & 7))) != 0) deflate.Write(backing, p << PageShift, PageSize);
+            {
+                if ((bitmap[p >> 3] & (1 << (p & 7))) == 0) continue;
+                if (d < duplicates.Count && duplicates[d].Page == p) { d++; continue; }
+                deflate.Write(backing, p << PageShift, PageSize);
+            }
+        }
         w.WriteInt64(compressed.Length);
         w.WriteBytes(compressed.GetBuffer().AsSpan(0, (int)compressed.Length));
         w.EndSection();
+    }
+
+    /// <summary>A 64-bit hash of a page's contents (to find identical pages; equality is checked byte for byte).</summary>
+    static ulong PageHash(ReadOnlySpan<byte> page)
+    {
+        ulong h = 0x9E3779B97F4A7C15;
+        foreach (ulong v in System.Runtime.InteropServices.MemoryMarshal.Cast<byte, ulong>(page)) h = (h ^ v) * 0x100000001B3 + (h >> 29);
+        return h;
     }
 
     static int RunEnd(int found, int start) => found < 0 ? PageCount : start + found;
@@ -362,12 +396,26 @@ public sealed class PhysicalMemory
         for (int p = 0; p < pages; p++)
             if ((bitmap[p >> 3] & (1 << (p & 7))) != 0) stored++;
         if ((pages & 7) != 0 && bitmap[^1] >> (pages & 7) != 0) throw r.Invalid("non-zero page bitmap", "bits set past the last page");
+        // Duplicates: in ascending page order, each a listed page copying an earlier listed page that is not a duplicate.
+        int dupCount = r.ReadInt32("duplicate pages", 0, stored);
+        var duplicates = new (int Page, int Source)[dupCount];
+        var isDuplicate = new HashSet<int>();
+        for (int i = 0; i < dupCount; i++)
+        {
+            int page = r.ReadInt32("duplicate page", i == 0 ? 0 : duplicates[i - 1].Page + 1, pages - 1);
+            int source = r.ReadInt32("duplicate source", 0, page - 1);
+            if ((bitmap[page >> 3] & (1 << (page & 7))) == 0 || (bitmap[source >> 3] & (1 << (source & 7))) == 0)
+                throw r.Invalid("duplicate page", $"page {page} or its source {source} is not in the non-zero bitmap");
+            if (isDuplicate.Contains(source)) throw r.Invalid("duplicate source", $"page {source} is itself a duplicate");
+            duplicates[i] = (page, source);
+            isDuplicate.Add(page);
+        }
         long packed = r.ReadInt64("compressed length", 0, r.Remaining);
         var data = r.ReadSpan("compressed pages", (int)packed).ToArray();
         r.EndSection();
 
         // Decompress into a scratch copy first, so corrupt data leaves memory as it was.
-        var contents = GC.AllocateUninitializedArray<byte>(stored * PageSize);
+        var contents = GC.AllocateUninitializedArray<byte>((stored - dupCount) * PageSize);
         try
         {
             using var inflate = new System.IO.Compression.DeflateStream(new MemoryStream(data), System.IO.Compression.CompressionMode.Decompress);
@@ -382,13 +430,15 @@ public sealed class PhysicalMemory
         for (int p = 0; p < pages; p++)
         {
             var page = backing.AsSpan(p << PageShift, PageSize);
-            if ((bitmap[p >> 3] & (1 << (p & 7))) != 0)
+            if ((bitmap[p >> 3] & (1 << (p & 7))) == 0) page.Clear();
+            else if (!isDuplicate.Contains(p))
             {
                 contents.AsSpan(from, PageSize).CopyTo(page);
                 from += PageSize;
             }
-            else page.Clear();
         }
+        foreach (var (page, source) in duplicates)
+            backing.AsSpan(source << PageShift, PageSize).CopyTo(backing.AsSpan(page << PageShift, PageSize));
         foreach (var (start, count, kind, off, rom, shadow) in runs)
         {
             if (kind == KindMmio) continue;

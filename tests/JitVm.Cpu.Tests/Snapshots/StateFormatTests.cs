@@ -221,6 +221,31 @@ public class StateFormatTests
     }
 
     [Fact]
+    public void IdenticalPagesAreStoredOnce()
+    {
+        var mem = new PhysicalMemory(1 << 20);
+        var rng = new Random(5);
+        var noise = new byte[PhysicalMemory.PageSize];
+        rng.NextBytes(noise);
+        mem.WriteBytes(0x3000, noise);
+        mem.WriteBytes(0x80000, noise);
+        // Ten other random pages between them in the stored order, so Deflate's 32 KiB window cannot share the copy.
+        var other = new byte[PhysicalMemory.PageSize];
+        for (uint p = 0x10000; p < 0x1A000; p += PhysicalMemory.PageSize)
+        {
+            rng.NextBytes(other);
+            mem.WriteBytes(p, other);
+        }
+        var w = new StateWriter();
+        mem.SaveState(w);
+        byte[] saved = w.ToArray();
+        Assert.InRange(saved.Length, 11 * PhysicalMemory.PageSize, 12 * PhysicalMemory.PageSize - 1);   // 11 pages (random data does not compress), not 12
+        var copy = new PhysicalMemory(1 << 20);
+        copy.LoadState(new StateReader(saved));
+        for (uint a = 0; a < 0x100000; a += 4) Assert.Equal(mem.Read32(a), copy.Read32(a));
+    }
+
+    [Fact]
     public void ClockTimersFireAtTheSameGuestTimeAfterALoad()
     {
         long instructions = 1000;
