@@ -6,6 +6,7 @@ using JitVm.Devices;
 using JitVm.Devices.Pci;
 using JitVm.Devices.Vga;
 using JitVm.Devices.Ata;
+using JitVm.Devices.Acpi;
 using JitVm.Machine.Firmware;
 using Serilog;
 
@@ -28,6 +29,8 @@ public enum ExitReason
     Reset,
     /// <summary>The host asked the machine to stop (<see cref="Machine.RequestStop"/>: the console's Ctrl-A x, say).</summary>
     Quit,
+    /// <summary>The guest powered the machine off (ACPI S5 through PM1a_CNT, <see cref="Machine.Acpi"/>).</summary>
+    PowerOff,
 }
 
 /// <summary>Outcome of <see cref="Machine.Run"/>.</summary>
@@ -49,6 +52,7 @@ public sealed record RunResult(ExitReason Reason, int? GuestExitCode, byte PostC
         ExitReason.InstructionLimit => "instruction-limit",
         ExitReason.Quit => "quit",
         ExitReason.Reset => "reset",
+        ExitReason.PowerOff => "poweroff",
         _ => "unsupported",
     };
 }
@@ -153,6 +157,12 @@ public sealed partial class Machine
         Vga.Attach(Io);
         Memory.MapMmio(VgaDevice.WindowBase, VgaDevice.WindowLength, Vga);
         if (config.VgaBios is { } vgaBios) FwCfg.AddFile("vgaroms/vgabios.bin", vgaBios);
+        // ACPI: the PIIX4-style PM registers at 0x600 (SCI on IRQ 9; S5 parks the CPU and ends the run) and the tables,
+        // offered to SeaBIOS through fw_cfg and placed in RAM by the Linux loader.
+        Acpi = new AcpiPm(Clock, Pic, () => { Cpu.Halted = true; Cpu.ExitBlock = true; });
+        Acpi.Attach(Io);
+        AcpiTables = AcpiTables.Build(Memory.RamSize);
+        AcpiTables.AddTo(FwCfg);
         // IDE: primary channel (1F0h/3F6h, IRQ 14) and secondary (170h/376h, IRQ 15).
         Ide = [new AtaChannel(Pic, AtaChannel.PrimaryIrq), new AtaChannel(Pic, AtaChannel.SecondaryIrq)];
         Ide[0].Attach(Io, AtaChannel.PrimaryCommandBase, AtaChannel.PrimaryControlPort);
@@ -210,7 +220,7 @@ public sealed partial class Machine
     {
         var k = config.Kernel!;
         if (LinuxKernel is not null)
-            LinuxLoader.Boot(LinuxKernel, k.Image, k.CommandLine, k.Modules is { Count: 1 } m ? m[0].Data : default, Memory, Cpu, romRanges);
+            LinuxLoader.Boot(LinuxKernel, k.Image, k.CommandLine, k.Modules is { Count: 1 } m ? m[0].Data : default, Memory, Cpu, romRanges, AcpiTables);
         else MultibootLoader.Boot(KernelImage!, k.Image, k.CommandLine, k.Modules ?? [], Memory, Cpu, romRanges);
     }
 
@@ -232,6 +242,10 @@ public sealed partial class Machine
     public Piix3Ide IdeFunction { get; }
     public FwCfg FwCfg { get; }
     public VgaDevice Vga { get; }
+    /// <summary>The ACPI power-management registers (PM1 event/control, PM timer) at 0x600.</summary>
+    public AcpiPm Acpi { get; }
+    /// <summary>The ACPI tables this machine offers (fw_cfg for the firmware, RAM for a direct Linux boot).</summary>
+    public AcpiTables AcpiTables { get; }
     /// <summary>The two IDE channels (primary, secondary).</summary>
     public AtaChannel[] Ide { get; }
 
@@ -308,6 +322,7 @@ public sealed partial class Machine
         Pci.Reset();
         FwCfg.Reset();
         Vga.Reset();
+        Acpi.Reset();
         foreach (var channel in Ide) channel.Reset();
         Serial.Reset();
         Serial2.Reset();
@@ -376,6 +391,7 @@ public sealed partial class Machine
             Serial2.Poll();
             SliceEnded?.Invoke();
             if (Exit.Value is not null) { reason = ExitReason.DebugExit; break; }
+            if (Acpi.PowerOffRequested) { reason = ExitReason.PowerOff; break; }
             if (stopRequested) { reason = ExitReason.Quit; break; }
             if (stop == StopReason.Shutdown)
             {

@@ -12,14 +12,27 @@ internal static class BootSupport
     public const uint HighMemoryStart = 0x100000;
 
     /// <summary>
-    /// The BIOS-style map (types: 1 available, 2 reserved): conventional memory, the ROM images, and RAM above
-    /// 1 MiB. The loaders' own structures and the kernel are inside "available" ranges, as with any boot loader.
+    /// The BIOS-style map (types: 1 available, 2 reserved, 3 ACPI): conventional memory, the ROM images, and RAM above
+    /// 1 MiB. The loaders' own structures and the kernel are inside "available" ranges, as with any boot loader;
+    /// <paramref name="acpi"/>, if given, is cut out of the RAM range holding it and listed as ACPI tables.
     /// </summary>
-    public static List<(ulong Base, ulong Length, uint Type)> MemoryMap(uint ram, IReadOnlyList<(uint Base, uint Length)> reserved)
+    public static List<(ulong Base, ulong Length, uint Type)> MemoryMap(uint ram, IReadOnlyList<(uint Base, uint Length)> reserved,
+        (uint Base, uint Length)? acpi = null)
     {
         var map = new List<(ulong Base, ulong Length, uint Type)> { (0, Math.Min(ram, LowMemoryEnd), 1) };
         foreach (var (b, l) in reserved.OrderBy(r => r.Base)) map.Add((b, l, 2));
         if (ram > HighMemoryStart) map.Add((HighMemoryStart, ram - HighMemoryStart, 1));
+        if (acpi is { } a)
+        {
+            int i = map.FindIndex(e => e.Type == 1 && a.Base >= e.Base && (ulong)a.Base + a.Length <= e.Base + e.Length);
+            if (i < 0) throw new ArgumentException($"the ACPI range 0x{a.Base:X8}+0x{a.Length:X} is not inside RAM");
+            var e = map[i];
+            map.RemoveAt(i);
+            if (a.Base > e.Base) map.Add((e.Base, a.Base - e.Base, 1));
+            map.Add((a.Base, a.Length, 3));
+            ulong end = (ulong)a.Base + a.Length;
+            if (end < e.Base + e.Length) map.Add((end, e.Base + e.Length - end, 1));
+        }
         return map.OrderBy(e => e.Base).ToList();
     }
 

@@ -1,6 +1,7 @@
 using System.Text;
 using JitVm.Core;
 using JitVm.Cpu;
+using JitVm.Machine.Firmware;
 
 namespace JitVm.Machine.Boot;
 
@@ -9,7 +10,8 @@ namespace JitVm.Machine.Boot;
 /// as a boot loader does after the firmware, with no BIOS code run: the protected-mode kernel at 1 MiB, the initrd
 /// at the top of the RAM it may use, the command line and boot_params ("zero page": the setup header copied from
 /// the file, the e820 map, the VGA text screen) in low memory, and the CPU in flat 32-bit protected mode at
-/// code32_start with ESI pointing at boot_params.
+/// code32_start with ESI pointing at boot_params. The machine's ACPI tables, when given, go at the top of
+/// conventional memory (an "ACPI data" range in the e820 map), with boot_params.acpi_rsdp_addr pointing at the RSDP.
 /// </summary>
 public static class LinuxLoader
 {
@@ -22,14 +24,16 @@ public static class LinuxLoader
     /// <summary>type_of_loader: 0xFF, "undefined" (the protocol's value for loaders without an assigned ID).</summary>
     public const byte LoaderType = 0xFF;
     const int MaxE820 = 128;
+    /// <summary>boot_params.acpi_rsdp_addr (64-bit; read by every kernel since 5.0 whatever the header's version, padding before).</summary>
+    public const uint AcpiRsdpAddrOffset = 0x070;
 
     /// <summary>
     /// Loads <paramref name="file"/> (a parsed <paramref name="image"/>) with <paramref name="initrd"/> (empty for none)
     /// into <paramref name="memory"/> and sets up <paramref name="cpu"/> to enter it. <paramref name="reserved"/> lists
-    /// physical ranges that are not RAM (ROM images) for the e820 map.
+    /// physical ranges that are not RAM (ROM images) for the e820 map; <paramref name="acpi"/> the tables to place (null: none).
     /// </summary>
     public static void Boot(LinuxImage image, ReadOnlySpan<byte> file, string commandLine, ReadOnlySpan<byte> initrd,
-        PhysicalMemory memory, Processor cpu, IReadOnlyList<(uint Base, uint Length)> reserved)
+        PhysicalMemory memory, Processor cpu, IReadOnlyList<(uint Base, uint Length)> reserved, AcpiTables? acpi = null)
     {
         if (cpu.Model.Generation < CpuGeneration.I386)
             throw new KernelLoadException($"a Linux kernel runs in 32-bit protected mode and needs a 386 or later (CPU model {cpu.Model.Name})");
@@ -75,7 +79,15 @@ public static class LinuxLoader
         uint extendedKiB = ram > BootSupport.HighMemoryStart ? (ram - BootSupport.HighMemoryStart) / 1024 : 0;
         memory.Write16(bp + 0x02, (ushort)Math.Min(extendedKiB, 0xFFFF)); // ext_mem_k (legacy)
         memory.Write32(bp + 0x1E0, extendedKiB);             // alt_mem_k
-        var map = BootSupport.MemoryMap(ram, reserved);
+        (uint Base, uint Length)? acpiRange = null;
+        ulong rsdpAddress = 0;
+        if (acpi is not null)
+        {
+            var (at, length, rsdp) = PlaceAcpi(acpi, memory);
+            acpiRange = (at, length);
+            rsdpAddress = rsdp;
+        }
+        var map = BootSupport.MemoryMap(ram, reserved, acpiRange);
         if (map.Count > MaxE820) throw new KernelLoadException($"{map.Count} memory ranges; boot_params holds at most {MaxE820}");
         memory.Write8(bp + 0x1E8, (byte)map.Count);          // e820_entries
         for (int i = 0; i < map.Count; i++)
@@ -85,6 +97,7 @@ public static class LinuxLoader
             BootSupport.Write64(memory, e + 8, map[i].Length);
             memory.Write32(e + 16, map[i].Type);
         }
+        BootSupport.Write64(memory, bp + AcpiRsdpAddrOffset, rsdpAddress);
         memory.Write8(bp + 0x210, LoaderType);               // type_of_loader
         memory.Write8(bp + 0x211, (byte)(image.LoadFlags & ~0x80));   // loadflags: no real-mode heap (CAN_USE_HEAP clear)
         memory.Write32(bp + 0x214, KernelAddress);           // code32_start
@@ -97,5 +110,25 @@ public static class LinuxLoader
         BootSupport.EnterFlatProtectedMode(cpu, KernelAddress, GdtAddress, DataSelector + 7, CodeSelector, DataSelector);
         cpu.Esi = BootParamsAddress;                          // EBP, EDI and EBX stay zero, as the protocol requires
         cpu.Esp = GdtAddress;                                 // not used by the protocol: below the loader's structures
+    }
+
+    /// <summary>
+    /// Writes the ACPI tables, then the RSDP (16-byte aligned), into the last pages of conventional memory, below the
+    /// 640 KiB line where a BIOS keeps its EBDA (Linux reserves the first megabyte anyway, so this costs the kernel
+    /// nothing and leaves the high RAM for the kernel and initrd). Returns the range and the RSDP's address.
+    /// </summary>
+    static (uint Base, uint Length, uint Rsdp) PlaceAcpi(AcpiTables acpi, PhysicalMemory memory)
+    {
+        uint rsdpOffset = ((uint)acpi.Tables.Length + 15) & ~15u;
+        uint length = (rsdpOffset + AcpiTables.RsdpLength + PhysicalMemory.PageMask) & ~PhysicalMemory.PageMask;
+        uint top = Math.Min(memory.RamSize, BootSupport.LowMemoryEnd);
+        if (top < CommandLineLimit + length)             // the loader's own structures end at 64 KiB
+            throw new KernelLoadException($"RAM ends at 0x{memory.RamSize:X}: no room below 640 KiB for the ACPI tables");
+        uint at = top - length;
+        var (tables, rsdp) = acpi.Place(at);
+        BootSupport.Zero(memory, at, length);
+        BootSupport.Copy(memory, at, tables);
+        BootSupport.Copy(memory, at + rsdpOffset, rsdp);
+        return (at, length, at + rsdpOffset);
     }
 }
