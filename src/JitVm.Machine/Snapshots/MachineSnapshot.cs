@@ -328,6 +328,12 @@ public static class MachineSnapshot
 
     static void ReadComponents(Machine m, StateReader r)
     {
+        // Removable media the host took out are put back first: the snapshot references the configured images, and
+        // each drive's section says whether its medium is in (a drive whose medium is out cannot take one back).
+        var c = m.Config;
+        if (c.CdRom is { } disc) m.Ide[1].Cdrom(0)?.InsertMedia(disc);
+        for (int i = 0; i < c.Floppies.Count && i < 2; i++)
+            if (c.Floppies[i] is { } floppy) m.Floppy.InsertDisk(i, floppy);
         m.LoadBoardState(r);
         m.Clock.LoadState(r);
         m.Cpu.LoadState(r);

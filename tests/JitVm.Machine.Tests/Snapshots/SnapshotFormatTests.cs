@@ -148,6 +148,24 @@ public class SnapshotFormatTests(Xunit.Abstractions.ITestOutputHelper output)
     }
 
     [Fact]
+    public void MediaTheHostTookOutComeBackWithASnapshotThatHasThem()
+    {
+        var config = SmallConfig() with { CdRom = new MemoryBlockDevice(new byte[2048 * 4]) };
+        var m = new Machine(config);
+        m.Run();
+        byte[] withDisc = SnapshotHarness.Save(m);
+        m.Ide[1].Cdrom(0)!.Eject();
+        m.Floppy.InsertDisk(0, null);
+        byte[] without = SnapshotHarness.Save(m);
+        SnapshotHarness.Restore(m, withDisc);
+        Assert.Same(config.CdRom, m.Ide[1].Cdrom(0)!.Media);
+        Assert.Equal(withDisc, SnapshotHarness.Save(m));
+        SnapshotHarness.Restore(m, without);
+        Assert.Null(m.Ide[1].Cdrom(0)!.Media);
+        Assert.Equal(without, SnapshotHarness.Save(m));
+    }
+
+    [Fact]
     public void FilesRoundTripAndInspectReportsTheHeader()
     {
         var (m, snapshot) = Taken();
