@@ -15,8 +15,8 @@ public sealed record CpuidInfo(string Vendor, int Family, int Model, int Steppin
 {
     /// <summary>CPUID.1:EDX bits this emulator implements and may advertise.</summary>
     public const uint FeatureFpu = 1u << 0, FeatureVme = 1u << 1, FeatureDe = 1u << 2, FeaturePse = 1u << 3,
-        FeatureTsc = 1u << 4, FeatureMsr = 1u << 5, FeatureCx8 = 1u << 8, FeatureSep = 1u << 11,
-        FeaturePge = 1u << 13, FeatureCmov = 1u << 15, FeatureFxsr = 1u << 24;
+        FeatureTsc = 1u << 4, FeatureMsr = 1u << 5, FeatureMce = 1u << 7, FeatureCx8 = 1u << 8, FeatureSep = 1u << 11,
+        FeaturePge = 1u << 13, FeatureMca = 1u << 14, FeatureCmov = 1u << 15, FeatureFxsr = 1u << 24;
 
     /// <summary>CPUID.1:ECX.SSE3 (FISTTP among others); no preset has it.</summary>
     public const uint FeatureEcxSse3 = 1u << 0;
@@ -98,15 +98,16 @@ public sealed record CpuModel
 
     /// <summary>
     /// A P6-family CPU (Pentium II "Deschutes", family 6 model 5): the Pentium's features plus SYSENTER/SYSEXIT,
-    /// global pages, CMOVcc/FCMOVcc/FCOMI and FXSAVE/FXRSTOR. Its MMX, MTRRs, PAT, PSE-36, machine checks and local
-    /// APIC are not modelled, so not advertised.
+    /// global pages, CMOVcc/FCMOVcc/FCOMI and FXSAVE/FXRSTOR, and the machine-check architecture (its MSRs; no
+    /// hardware error is ever reported). Its MMX, MTRRs, PAT, PSE-36 and local APIC are not modelled, so not advertised.
     /// </summary>
     public static readonly CpuModel P6 = new()
     {
         Name = "p6", Generation = CpuGeneration.P6,
         Cpuid = new CpuidInfo("GenuineIntel", 6, 5, 2,
             CpuidInfo.FeatureFpu | CpuidInfo.FeatureDe | CpuidInfo.FeaturePse | CpuidInfo.FeatureTsc | CpuidInfo.FeatureMsr |
-            CpuidInfo.FeatureCx8 | CpuidInfo.FeatureSep | CpuidInfo.FeaturePge | CpuidInfo.FeatureCmov | CpuidInfo.FeatureFxsr, 0),
+            CpuidInfo.FeatureCx8 | CpuidInfo.FeatureSep | CpuidInfo.FeaturePge | CpuidInfo.FeatureCmov | CpuidInfo.FeatureFxsr |
+            CpuidInfo.FeatureMce | CpuidInfo.FeatureMca, 0),
     };
 
     public static IReadOnlyList<CpuModel> Presets { get; } = [I286, I386, I486, Pentium, P6];
@@ -116,7 +117,7 @@ public sealed record CpuModel
     {
         ["fpu"] = CpuidInfo.FeatureFpu, ["de"] = CpuidInfo.FeatureDe, ["pse"] = CpuidInfo.FeaturePse, ["tsc"] = CpuidInfo.FeatureTsc, ["msr"] = CpuidInfo.FeatureMsr,
         ["cx8"] = CpuidInfo.FeatureCx8, ["sep"] = CpuidInfo.FeatureSep, ["pge"] = CpuidInfo.FeaturePge, ["cmov"] = CpuidInfo.FeatureCmov,
-        ["fxsr"] = CpuidInfo.FeatureFxsr,
+        ["fxsr"] = CpuidInfo.FeatureFxsr, ["mce"] = CpuidInfo.FeatureMce, ["mca"] = CpuidInfo.FeatureMca,
     };
 
     /// <summary>

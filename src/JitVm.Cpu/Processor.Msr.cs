@@ -5,7 +5,10 @@ namespace JitVm.Cpu;
 /// CPUID.MSR does; the P6 family adds IA32_PLATFORM_ID (17h), IA32_APIC_BASE (1Bh) and IA32_BIOS_SIGN_ID (8Bh);
 /// the SYSENTER MSRs (174h-176h) exist when CPUID advertises SEP; the P6 performance-monitoring counters
 /// (PerfCtr0/1 at C1h/C2h, PerfEvtSel0/1 at 186h/187h) hold what is written but count no events (no event is
-/// modelled: a guest profiler sees counters that stay where it put them). Anything else is #GP(0).
+/// modelled: a guest profiler sees counters that stay where it put them). With CPUID.MCA, the machine-check
+/// architecture's MSRs: IA32_MCG_CAP (179h, five banks and MCG_CTL present, as a Pentium II), IA32_MCG_STATUS (17Ah),
+/// IA32_MCG_CTL (17Bh) and per bank CTL/STATUS/ADDR/MISC from 400h; no error is ever logged, so the status, address
+/// and misc registers read 0 and take only 0. Anything else is #GP(0).
 /// </summary>
 public sealed partial class Processor
 {
@@ -18,6 +21,19 @@ public sealed partial class Processor
 
     /// <summary>P6 performance counters are 40 bits wide.</summary>
     public const ulong PerfCtrMask = 0xFF_FFFF_FFFF;
+
+    public const uint MsrMcgCap = 0x179, MsrMcgStatus = 0x17A, MsrMcgCtl = 0x17B, MsrMc0Ctl = 0x400;
+
+    /// <summary>Machine-check banks (a Pentium II has five) and IA32_MCG_CAP: the count and MCG_CTL_P (bit 8).</summary>
+    public const int McBanks = 5;
+    public const ulong McgCapValue = McBanks | 0x100;
+
+    /// <summary>IA32_MCG_CTL and the banks' IA32_MCi_CTL (what the guest enabled; nothing is ever reported).</summary>
+    public ulong McgCtl;
+    public readonly ulong[] McCtl = new ulong[McBanks];
+
+    /// <summary>The model has the machine-check architecture's MSRs (CPUID.1:EDX.MCA).</summary>
+    public bool HasMca => ((Model.Cpuid?.FeaturesEdx ?? 0) & CpuidInfo.FeatureMca) != 0;
 
     /// <summary>PerfEvtSel0/1 and PerfCtr0/1 (P6).</summary>
     public readonly uint[] PerfEvtSel = new uint[2];
@@ -49,6 +65,8 @@ public sealed partial class Processor
         SysenterCs = SysenterEsp = SysenterEip = 0;
         Array.Clear(PerfEvtSel);
         Array.Clear(PerfCtr);
+        McgCtl = 0;
+        Array.Clear(McCtl);
         bool apic = ((Model.Cpuid?.FeaturesEdx ?? 0) & CpuidApic) != 0;
         ApicBase = 0xFEE00000 | ApicBaseBsp | (apic ? ApicBaseEnable : 0);
     }
@@ -67,6 +85,12 @@ public sealed partial class Processor
             case MsrSysenterEip when HasSysenter: value = SysenterEip; return true;
             case MsrPerfCtr0 or MsrPerfCtr1 when IsP6: value = PerfCtr[index - MsrPerfCtr0]; return true;
             case MsrPerfEvtSel0 or MsrPerfEvtSel1 when IsP6: value = PerfEvtSel[index - MsrPerfEvtSel0]; return true;
+            case MsrMcgCap when HasMca: value = McgCapValue; return true;
+            case MsrMcgStatus when HasMca: return true;
+            case MsrMcgCtl when HasMca: value = McgCtl; return true;
+            case >= MsrMc0Ctl and < MsrMc0Ctl + 4 * McBanks when HasMca:
+                if ((index & 3) == 0) value = McCtl[(index - MsrMc0Ctl) / 4];
+                return true;                                              // STATUS, ADDR, MISC: nothing logged
             default: return false;
         }
     }
@@ -97,6 +121,12 @@ public sealed partial class Processor
             case MsrPerfEvtSel0 or MsrPerfEvtSel1 when IsP6:
                 if ((value & ~PerfEvtSelMask) != 0) return false;
                 PerfEvtSel[index - MsrPerfEvtSel0] = (uint)value;
+                return true;
+            case MsrMcgStatus when HasMca: return value == 0;
+            case MsrMcgCtl when HasMca: McgCtl = value; return true;
+            case >= MsrMc0Ctl and < MsrMc0Ctl + 4 * McBanks when HasMca:
+                if ((index & 3) != 0) return value == 0;                  // STATUS, ADDR, MISC take only zeros
+                McCtl[(index - MsrMc0Ctl) / 4] = value;
                 return true;
             default: return false;
         }

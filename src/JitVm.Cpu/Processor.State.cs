@@ -55,6 +55,8 @@ public sealed partial class Processor : ISnapshotable
         w.WriteUInt64(ApicBase);
         for (int i = 0; i < PerfEvtSel.Length; i++) w.WriteUInt32(PerfEvtSel[i]);
         for (int i = 0; i < PerfCtr.Length; i++) w.WriteUInt64(PerfCtr[i]);
+        w.WriteUInt64(McgCtl);
+        for (int i = 0; i < McCtl.Length; i++) w.WriteUInt64(McCtl[i]);
         for (int i = 0; i < ExceptionCounts.Length; i++) w.WriteInt64(ExceptionCounts[i]);
         w.EndSection();
         SaveFpuState(w);
@@ -97,6 +99,9 @@ public sealed partial class Processor : ISnapshotable
         Span<ulong> perfCtr = stackalloc ulong[PerfCtr.Length];
         for (int i = 0; i < perfCtr.Length; i++)
             if ((perfCtr[i] = r.ReadUInt64("perfctr" + i)) > PerfCtrMask) throw r.Invalid("perfctr" + i, "counters are 40 bits");
+        ulong mcgCtl = r.ReadUInt64("mcg ctl");
+        Span<ulong> mcCtl = stackalloc ulong[McCtl.Length];
+        for (int i = 0; i < mcCtl.Length; i++) mcCtl[i] = r.ReadUInt64("mc ctl" + i);
         Span<long> counts = stackalloc long[ExceptionCounts.Length];
         for (int i = 0; i < counts.Length; i++) counts[i] = r.ReadInt64("exception count " + i);
         r.EndSection();
@@ -134,6 +139,8 @@ public sealed partial class Processor : ISnapshotable
         ApicBase = apicBase;
         perfEvtSel.CopyTo(PerfEvtSel);
         perfCtr.CopyTo(PerfCtr);
+        McgCtl = mcgCtl;
+        mcCtl.CopyTo(McCtl);
         counts.CopyTo(ExceptionCounts);
         Fpu = fpu;
         FaultPending = false;

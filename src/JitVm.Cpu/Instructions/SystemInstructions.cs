@@ -134,6 +134,7 @@ internal static unsafe class SystemInstructions
         if ((f & CpuidInfo.FeatureDe) != 0) allowed |= Processor.Cr4DE;
         if ((f & CpuidInfo.FeaturePse) != 0) allowed |= Processor.Cr4PSE;
         if ((f & CpuidInfo.FeaturePge) != 0) allowed |= Processor.Cr4PGE;
+        if ((f & CpuidInfo.FeatureMce) != 0) allowed |= Processor.Cr4MCE;
         if ((f & CpuidInfo.FeatureFxsr) != 0) allowed |= Processor.Cr4OSFXSR;     // (FXSAVE saves no XMM state here: no SSE)
         if (c.Model.Generation >= CpuGeneration.P6) allowed |= Processor.Cr4PCE;
         if ((v & ~allowed) != 0) c.Fault(CpuVectors.GP, 0);

@@ -14,7 +14,8 @@ public class P6ModelTests
         m.Run();
         Assert.Equal(0x652u, m.Cpu.Eax);
         uint expected = CpuidInfo.FeatureFpu | CpuidInfo.FeatureDe | CpuidInfo.FeaturePse | CpuidInfo.FeatureTsc | CpuidInfo.FeatureMsr |
-            CpuidInfo.FeatureCx8 | CpuidInfo.FeatureSep | CpuidInfo.FeaturePge | CpuidInfo.FeatureCmov | CpuidInfo.FeatureFxsr;
+            CpuidInfo.FeatureCx8 | CpuidInfo.FeatureSep | CpuidInfo.FeaturePge | CpuidInfo.FeatureCmov | CpuidInfo.FeatureFxsr |
+            CpuidInfo.FeatureMce | CpuidInfo.FeatureMca;
         Assert.Equal(expected, m.Cpu.Edx);
         Assert.Equal(0u, m.Cpu.Edx & (1u << 9));          // no local APIC
         Assert.Equal(0u, m.Cpu.Ecx);

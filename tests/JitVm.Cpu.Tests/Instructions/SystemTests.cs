@@ -125,6 +125,39 @@ public class SystemTests
         Assert.Equal(0, m.Exceptions(CpuVectors.GP));
     }
 
+    [Fact]
+    public void P6MachineCheckArchitectureHasFiveQuietBanks()
+    {
+        var m = new TestMachine(CpuModel.P6);
+        m.Load(x =>
+        {
+            x.mov(ecx, 0x179); x.rdmsr(); x.mov(esi, eax);                       // MCG_CAP
+            x.mov(ecx, 0x410); x.mov(edx, 0); x.mov(eax, 0xFFFFFFFF); x.wrmsr(); // MC4_CTL
+            x.xor(eax, eax); x.rdmsr(); x.mov(edi, eax);
+            x.mov(ecx, 0x411); x.xor(eax, eax); x.wrmsr();                       // MC4_STATUS: clearing is allowed
+            x.rdmsr(); x.mov(ebx, eax);
+            x.mov(eax, Processor.Cr4MCE); x.mov(cr4, eax);                       // CR4.MCE exists with CPUID.MCE
+        });
+        m.Run();
+        Assert.Equal(0x105u, m.Cpu.Esi);
+        Assert.Equal(0xFFFFFFFFu, m.Cpu.Edi);
+        Assert.Equal(0u, m.Cpu.Ebx);
+        Assert.Equal(Processor.Cr4MCE, m.Cpu.Cr4);
+        Assert.Equal(0, m.Exceptions(CpuVectors.GP));
+    }
+
+    [Theory]
+    [InlineData(0x401u)]    // MC0_STATUS
+    [InlineData(0x17Au)]    // MCG_STATUS
+    [InlineData(0x414u)]    // MC5_CTL: past the last bank
+    public void MachineCheckStatusTakesOnlyZerosAndBanksEndAtFive(uint msr)
+    {
+        var m = new TestMachine(CpuModel.P6);
+        m.Load(x => { x.mov(ecx, msr); x.mov(edx, 0); x.mov(eax, 1); x.wrmsr(); });
+        m.Run();
+        Assert.Equal(1, m.Exceptions(CpuVectors.GP));
+    }
+
     [Theory]
     [InlineData(0x186u, 0u, 0x0020_0000u)]     // PerfEvtSel bit 21 is reserved
     [InlineData(0x187u, 1u, 0u)]               // and so is its high half
