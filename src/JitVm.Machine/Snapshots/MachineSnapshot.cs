@@ -324,6 +324,7 @@ public static class MachineSnapshot
         m.Exit.SaveState(w);
         m.Post.SaveState(w);
         m.ControlPortA.SaveState(w);
+        m.Acpi.SaveState(w);
     }
 
     static void ReadComponents(Machine m, StateReader r)
@@ -356,6 +357,7 @@ public static class MachineSnapshot
         m.Exit.LoadState(r);
         m.Post.LoadState(r);
         m.ControlPortA.LoadState(r);
+        m.Acpi.LoadState(r);
         if (r.Remaining != 0) throw r.Invalid("end", $"{r.Remaining} bytes after the last section");
     }
 }

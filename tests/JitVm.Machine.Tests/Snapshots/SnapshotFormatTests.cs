@@ -209,7 +209,7 @@ public class SnapshotFormatTests(Xunit.Abstractions.ITestOutputHelper output)
         var target = new Machine(SmallConfig() with { MaxInstructions = 2_000, MaxSeconds = 0.02 });
         var rng = new Random(1234);
         // Offsets of the sections, so a share of the mutations lands on each section's fields rather than in RAM.
-        var tags = new[] { "MACH", "CLK ", "CPU ", "FPU ", "MEM ", "PIC ", "PIT ", "PRTB", "RTC ", "KBC ", "DMA ", "FDC ", "PCI ", "FWCF", "VGA ", "IDE ", "UART", "RCR ", "FERR", "DEXT", "POST", "PRTA", "HDR ", "DISK" };
+        var tags = new[] { "MACH", "CLK ", "CPU ", "FPU ", "MEM ", "PIC ", "PIT ", "PRTB", "RTC ", "KBC ", "DMA ", "FDC ", "PCI ", "FWCF", "VGA ", "IDE ", "UART", "RCR ", "FERR", "DEXT", "POST", "PRTA", "ACPM", "HDR ", "DISK" };
         var starts = tags.Select(t => SectionAt(snapshot, t)).ToArray();
         int loaded = 0, refused = 0;
         var work = Task.Run(() =>

@@ -55,6 +55,7 @@ public class SnapshotStateTests
         ["DEXT"] = ((m, w) => m.Exit.SaveState(w), (m, r) => m.Exit.LoadState(r)),
         ["POST"] = ((m, w) => m.Post.SaveState(w), (m, r) => m.Post.LoadState(r)),
         ["PRTA"] = ((m, w) => m.ControlPortA.SaveState(w), (m, r) => m.ControlPortA.LoadState(r)),
+        ["ACPM"] = ((m, w) => m.Acpi.SaveState(w), (m, r) => m.Acpi.LoadState(r)),
     };
 
     public static TheoryData<string> ComponentNames() => new(Components.Keys);
@@ -139,7 +140,7 @@ public class SnapshotStateTests
         // Ports the devices claim, written and read in random order with random sizes and values.
         ushort[] ports = Enumerable.Range(0, 0x10000).Select(p => (ushort)p).Where(p => p is < 0x100 or (>= 0x170 and < 0x178) or (>= 0x1F0 and < 0x1F8)
             or (>= 0x2F8 and < 0x300) or (>= 0x370 and < 0x378) or (>= 0x3B0 and < 0x3E0) or (>= 0x3F0 and < 0x400) or 0x402 or 0x4D0 or 0x4D1
-            or (>= 0x510 and < 0x51C) or (>= 0xCF8 and < 0xD00)).ToArray();
+            or (>= 0x510 and < 0x51C) or (>= 0x600 and < 0x640) or (>= 0xCF8 and < 0xD00)).ToArray();
         for (int i = 0; i < 40_000; i++)
         {
             ushort port = ports[rng.Next(ports.Length)];
@@ -166,13 +167,43 @@ public class SnapshotStateTests
         Assert.NotEqual(snapshot, a);
     }
 
+    /// <summary>
+    /// Every component the machine exposes is in the snapshot (compared above from its own root), or listed here with
+    /// the reason it need not be: a device added to the machine and forgotten in <c>MachineSnapshot</c> fails this.
+    /// </summary>
+    [Fact]
+    public void EveryComponentOfTheMachineIsCovered()
+    {
+        var (m, _) = Shared();
+        var exempt = new Dictionary<string, string>
+        {
+            ["HostBridge"] = "its configuration space is in the PCI bus's section",
+            ["IsaBridge"] = "its configuration space is in the PCI bus's section",
+            ["IdeFunction"] = "its configuration space is in the PCI bus's section",
+            ["AcpiTables"] = "built from the configuration; the guest's copy is in RAM",
+            ["KernelImage"] = "configuration (its digest is in the header)",
+            ["LinuxKernel"] = "configuration (its digest is in the header)",
+            ["Engine"] = "rebuilt: translations are not saved",
+            ["Io"] = "wiring only",
+        };
+        var covered = Roots.Select(r => r.Get(m)).ToList();
+        foreach (var prop in typeof(Machine).GetProperties(BindingFlags.Public | BindingFlags.Instance))
+        {
+            if (exempt.ContainsKey(prop.Name) || prop.PropertyType.IsValueType || prop.PropertyType == typeof(string)) continue;
+            if (prop.GetValue(m) is not { } value) continue;
+            var parts = value is Array array ? array.Cast<object>() : [value];
+            foreach (var part in parts)
+                Assert.True(covered.Any(c => ReferenceEquals(c, part)), $"Machine.{prop.Name} ({part.GetType().Name}) is neither saved in snapshots nor exempted");
+        }
+    }
+
     static readonly (string Name, Func<Machine, object> Get)[] Roots =
     [
         ("cpu", m => m.Cpu), ("memory", m => m.Memory), ("clock", m => m.Clock), ("pic", m => m.Pic), ("pit", m => m.Pit),
         ("portB", m => m.PortB), ("cmos", m => m.Cmos), ("keyboard", m => m.Keyboard), ("dma", m => m.Dma), ("floppy", m => m.Floppy),
         ("pci", m => m.Pci), ("fwcfg", m => m.FwCfg), ("vga", m => m.Vga), ("ide0", m => m.Ide[0]), ("ide1", m => m.Ide[1]),
         ("com1", m => m.Serial), ("com2", m => m.Serial2), ("resetControl", m => m.ResetControl), ("ferr", m => m.CoprocessorError),
-        ("exit", m => m.Exit), ("post", m => m.Post), ("portA", m => m.ControlPortA), ("resets", m => m.Resets),
+        ("exit", m => m.Exit), ("post", m => m.Post), ("portA", m => m.ControlPortA), ("acpi", m => m.Acpi), ("resets", m => m.Resets),
     ];
 
     /// <summary>
