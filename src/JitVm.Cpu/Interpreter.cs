@@ -124,8 +124,8 @@ public sealed unsafe partial class Interpreter : IExecutionEngine
             }
             if (cpu.Halted) return StopReason.Halted;
 
-            // Single-step, a resume flag to honour, or instruction breakpoints (the guest's or the host debugger's):
-            // the careful path. It interprets, so no translated region runs past a breakpoint.
+            // Single-step, a resume flag to honour, instruction breakpoints (the guest's or the host debugger's) or a
+            // tracer (Processor.TracerArmed): the careful path. It interprets, so no translated region runs past a breakpoint.
             if (((cpu.Flags & (Processor.FlagTF | Processor.FlagRF)) | cpu.CodeBreakpoints) != 0 || cpu.DataBreakpointsArmed)
             {
                 RunDebug((cpu.Flags & Processor.FlagTF) != 0, ExactBudget ? end - cpu.InstructionCount : long.MaxValue);
@@ -294,6 +294,12 @@ public sealed unsafe partial class Interpreter : IExecutionEngine
         }
         Insn[] insns = block.Insns;
         int limit = singleInstruction ? 1 : (int)Math.Min(insns.Length, left);
+        if (cpu.TraceInstructions && cpu.Tracer is { } tracer)
+        {
+            // run --trace insn: one instruction per dispatch, reported before it runs.
+            limit = 1;
+            tracer.Instruction(cpu, block);
+        }
         if (cpu.CodeBreakpoints != 0)
             for (int k = 1; k < limit; k++)
                 if (cpu.MatchCodeBreakpoints(lin + insns[k].Offset) != 0 || (host && cpu.HostBreakpointAt(lin + insns[k].Offset)))

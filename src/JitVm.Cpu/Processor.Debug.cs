@@ -52,7 +52,7 @@ public sealed partial class Processor
             else if (rw == 3) data |= 1u << n;
             // R/W = 10 is an I/O breakpoint with CR4.DE (undefined without it): not modelled.
         }
-        CodeBreakpoints = code | (CodeBreakpoints & HostBreakpointsArmed);
+        CodeBreakpoints = code | (CodeBreakpoints & (HostBreakpointsArmed | TracerArmed));
         if (data != 0 || dataBreakpoints != 0) FlushTlb();
         dataBreakpoints = data;
         dataWriteOnly = writeOnly;
@@ -158,4 +158,50 @@ public sealed partial class Processor
 
     /// <summary>A host breakpoint at <paramref name="linear"/>, a later instruction of the block being dispatched.</summary>
     internal bool HostBreakpointAt(uint linear) => hostBreakpoints.Contains(linear);
+
+    // ---------------------------------------------------------------- tracing (run --trace)
+
+    /// <summary>
+    /// Set in <see cref="CodeBreakpoints"/> while a tracer needs every instruction interpreted: each dispatch takes
+    /// the careful path, so no translated code runs and EIP and the instruction count are exact at every
+    /// instruction (and with <see cref="TraceInstructions"/> one instruction runs per dispatch, reported first). A
+    /// bit of the mask the dispatcher already tests, like <see cref="HostBreakpointsArmed"/>: nothing when off.
+    /// </summary>
+    public const uint TracerArmed = 1u << 30;
+
+    /// <summary>
+    /// What the tracer is told: interrupt and exception deliveries (a null test on that rare path) and, with
+    /// <see cref="TraceInstructions"/>, each instruction before it runs. Null: nothing is traced.
+    /// </summary>
+    public ICpuTracer? Tracer { get; private set; }
+
+    /// <summary>The careful path runs one instruction per dispatch and reports it to <see cref="Tracer"/> first.</summary>
+    public bool TraceInstructions { get; private set; }
+
+    /// <summary>
+    /// Installs <paramref name="tracer"/> (null removes it). <paramref name="instructions"/>: report every instruction;
+    /// <paramref name="interpret"/>: interpret everything (exact EIP and count at every instruction, for accesses the
+    /// tracer sees from outside the CPU, such as MMIO); either arms <see cref="TracerArmed"/>.
+    /// </summary>
+    public void SetTracer(ICpuTracer? tracer, bool instructions = false, bool interpret = false)
+    {
+        Tracer = tracer;
+        TraceInstructions = tracer is not null && instructions;
+        if (tracer is not null && (instructions || interpret)) CodeBreakpoints |= TracerArmed;
+        else CodeBreakpoints &= ~TracerArmed;
+    }
+}
+
+/// <summary>Receives what the processor reports for tracing (<see cref="Processor.SetTracer"/>).</summary>
+public interface ICpuTracer
+{
+    /// <summary>
+    /// An interrupt or exception is about to be delivered (each attempt: a fault during delivery reports the
+    /// exception it turns into, #DF included). CS:EIP, CPL and the instruction count are still the interrupted
+    /// ones; EIP is the address the delivery pushes (the faulting instruction for a fault, the next one otherwise).
+    /// </summary>
+    void Interrupt(Processor cpu, int vector, InterruptSource source, bool hasErrorCode, uint errorCode);
+
+    /// <summary>The first instruction of <paramref name="block"/>, at CS:EIP, is about to run (instruction count not yet advanced).</summary>
+    void Instruction(Processor cpu, Decoding.DecodedBlock block);
 }

@@ -33,6 +33,7 @@ public sealed partial class Processor
         {
             try
             {
+                Tracer?.Interrupt(this, vector, source, hasError, errorCode);
                 if (source == InterruptSource.Exception && vector < ExceptionCounts.Length) ExceptionCounts[vector]++;
                 if (ProtectedMode) DeliverProtected(vector, source, hasError, errorCode);
                 else DeliverReal(vector);
@@ -85,6 +86,7 @@ public sealed partial class Processor
         ushort tr = Tr.Selector;
         try
         {
+            Tracer?.Interrupt(this, vector, InterruptSource.Software, false, 0);
             DeliverProtected(vector, InterruptSource.Software, false, 0);
             ErrorExt = 0;
             Halted = false;

@@ -54,7 +54,15 @@ internal static class RunCommand
         var loadvm = new Option<FileInfo?>("--loadvm") { Description = "Restore the machine from a snapshot file before running (the other options must build the same machine: memory, CPU, firmware, disks)" };
         var savevm = new Option<FileInfo?>("--savevm") { Description = "Write a snapshot of the machine to FILE when the run ends (with --max-instructions N: after exactly N instructions)" };
         var boot = new Option<string>("--boot") { Description = "Firmware boot order: a (floppy), c (hard disk), d (CD-ROM), e.g. ca", DefaultValueFactory = _ => "ca" };
+        var trace = new Option<string?>("--trace")
+        {
+            Description = "Record events, a comma-separated list: " +
+                          string.Join("; ", Machine.Tracing.TraceOptions.Names.Select(n => $"{n.Name} ({n.Description})")),
+        };
+        var traceFile = new Option<FileInfo?>("--trace-file") { Description = "With --trace: write the trace to FILE (default: stderr)" };
+        var traceLimit = new Option<long?>("--trace-limit") { Description = "With --trace: stop tracing after N lines" };
         foreach (var o in new Option[] { engine, cpu, memory, rom, kernel, append, initrd, serial, debugcon, exitOnHalt, noReboot, maxSeconds, maxInstructions, stats, clock, vgaBios, boot, display, serial2, cdrom, snapshot, gdb, monitor, qmp, qmpToken, loadvm, savevm }.Concat(disks).Concat(floppies)) cmd.Options.Add(o);
+        foreach (var o in new Option[] { trace, traceFile, traceLimit }) cmd.Options.Add(o);
 
         cmd.SetAction(r =>
         {
@@ -73,6 +81,22 @@ internal static class RunCommand
             if (r.GetValue(gdb) is { } gdbSpec && !Machine.Debugging.GdbStub.TryParseEndpoint(gdbSpec, out gdbEndpoint, out string? gdbError))
             {
                 Console.Error.WriteLine($"error: {gdbError}");
+                return 2;
+            }
+            var traceEvents = Machine.Tracing.TraceEvents.None;
+            if (r.GetValue(trace) is { } traceSpec && !Machine.Tracing.TraceOptions.TryParse(traceSpec, out traceEvents, out string? traceError))
+            {
+                Console.Error.WriteLine($"error: --trace: {traceError}");
+                return 2;
+            }
+            if (traceEvents == Machine.Tracing.TraceEvents.None && (r.GetValue(traceFile) is not null || r.GetValue(traceLimit) is not null))
+            {
+                Console.Error.WriteLine("error: --trace-file and --trace-limit need --trace");
+                return 2;
+            }
+            if (r.GetValue(traceLimit) is < 1)
+            {
+                Console.Error.WriteLine("error: --trace-limit must be at least 1");
                 return 2;
             }
             byte[]? romImage = null;
@@ -198,6 +222,26 @@ internal static class RunCommand
                     return 2;
                 }
             }
+            // --trace: lines go through a buffer of their own (flushed after every slice), to a file or to stderr.
+            TextWriter? traceWriter = null;
+            Machine.Tracing.MachineTracer? tracer = null;
+            if (traceEvents != Machine.Tracing.TraceEvents.None)
+            {
+                try
+                {
+                    var traceStream = r.GetValue(traceFile) is { } tf ? File.Create(tf.FullName) : Console.OpenStandardError();
+                    traceWriter = new StreamWriter(traceStream, new UTF8Encoding(false), 1 << 16);
+                }
+                catch (Exception e) when (e is IOException or UnauthorizedAccessException or NotSupportedException or ArgumentException)
+                {
+                    Console.Error.WriteLine($"error: --trace-file: {e.Message}");
+                    foreach (var d in opened) d.Dispose();
+                    foreach (var f in files) f.Dispose();
+                    return 2;
+                }
+                tracer = Machine.Tracing.MachineTracer.Attach(machine, new Machine.Tracing.TraceOptions(traceEvents, traceWriter, r.GetValue(traceLimit)));
+                machine.SliceEnded += traceWriter.Flush;
+            }
             Log.Information("starting guest: cpu={Cpu} memory={Memory} engine={Engine}", cpuModel.Name, ramBytes, eng.Name);
             bool text = r.GetValue(display) == "text";
             if (text)
@@ -222,6 +266,7 @@ internal static class RunCommand
                 {
                     Console.Error.WriteLine($"error: --gdb: cannot listen on {gdbEndpoint}: {e.Message}");
                     serialIn?.Dispose();
+                    traceWriter?.Dispose();
                     foreach (var d in opened) d.Dispose();
                     foreach (var f in files) f.Dispose();
                     return 2;
@@ -238,6 +283,7 @@ internal static class RunCommand
                 {
                     Console.Error.WriteLine($"error: {managementError}");
                     serialIn?.Dispose();
+                    traceWriter?.Dispose();
                     foreach (var d in opened) d.Dispose();
                     foreach (var f in files) f.Dispose();
                     return 2;
@@ -260,6 +306,8 @@ internal static class RunCommand
                 management?.Dispose();
                 gdbStub?.Dispose();
                 serialIn?.Dispose();
+                tracer?.Dispose();
+                traceWriter?.Dispose();
             }
             if (text) Console.Out.Write("\x1b[0m\x1b[?25h\r\n");
             int saveFailed = 0;
