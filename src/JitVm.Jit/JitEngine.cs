@@ -15,7 +15,7 @@ namespace JitVm.Jit;
 public sealed class JitEngine : IExecutionEngine, IBlockTranslator, ICodeInvalidationSink, IEngineStatistics
 {
     /// <summary>Default hotness threshold of the <c>auto</c> engine.</summary>
-    public const int DefaultThreshold = 32;
+    public const int DefaultThreshold = 128;
 
     /// <summary>Translations kept at most; beyond it the oldest are evicted (their blocks run interpreted until hot again).</summary>
     public const int MaxTranslations = 16384;
