@@ -32,12 +32,7 @@ public class BudgetTests
     {
         var mem = new PhysicalMemory(1 << 20);
         var cpu = new Processor(CpuModel.Pentium, mem, new IoBus());
-        IExecutionEngine e = engine switch
-        {
-            "interp" => new Interpreter(cpu),
-            "jit" => new JitEngine(cpu, threshold: 0),
-            _ => new JitEngine(cpu, threshold: 2),
-        };
+        IExecutionEngine e = Pair.Engine(engine, cpu);
         Pair.RealMode(cpu, mem, Loop);
         return (cpu, e);
     }

@@ -45,12 +45,7 @@ public class GuestTimeTests
     {
         var mem = new PhysicalMemory(1 << 20);
         var cpu = new Processor(CpuModel.P6, mem, new IoBus());
-        IExecutionEngine e = engine switch
-        {
-            "interp" => new Interpreter(cpu),
-            "jit" => new JitEngine(cpu, threshold: 0),
-            _ => new JitEngine(cpu, threshold: 2),
-        };
+        IExecutionEngine e = Pair.Engine(engine, cpu);
         Pair.RealMode(cpu, mem, Code);
         Assert.Equal(StopReason.Halted, e.Run(10_000));
         // RDTSC, MOV, 3 NOPs: the second RDTSC runs 5 instructions after the first.

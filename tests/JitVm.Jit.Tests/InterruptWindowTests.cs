@@ -47,12 +47,7 @@ public class InterruptWindowTests
     {
         var mem = new PhysicalMemory(1 << 20);
         var cpu = new Processor(CpuModel.P6, mem, new IoBus());
-        IExecutionEngine e = engine switch
-        {
-            "interp" => new Interpreter(cpu),
-            "jit" => new JitEngine(cpu, threshold: 0),
-            _ => new JitEngine(cpu, threshold: 1),
-        };
+        IExecutionEngine e = Pair.Engine(engine, cpu, hotThreshold: 1);
         Pair.RealMode(cpu, mem, Code(popf));
         var pic = new OneRequest();
         cpu.InterruptController = pic;

@@ -16,6 +16,17 @@ internal static class Pair
         return new LockstepSide(cpu, mem, engine);
     }
 
+    /// <summary>
+    /// An engine by test name: "interp", "jit" (translates before the first run) or "hot" (translates once a block
+    /// has run <paramref name="hotThreshold"/> times).
+    /// </summary>
+    public static IExecutionEngine Engine(string name, Processor cpu, int hotThreshold = 2) => name switch
+    {
+        "interp" => new Interpreter(cpu),
+        "jit" => new JitEngine(cpu, threshold: 0),
+        _ => new JitEngine(cpu, threshold: hotThreshold),
+    };
+
     public static Lockstep Create(CpuModel model, uint ram = 1 << 20) => new(Side(model, ram, false), Side(model, ram, true));
 
     /// <summary>Applies the same set-up to both sides.</summary>

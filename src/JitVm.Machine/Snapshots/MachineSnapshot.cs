@@ -300,31 +300,41 @@ public static class MachineSnapshot
 
     // ---------------------------------------------------------------- the components
 
+    /// <summary>
+    /// Every stateful part of the machine in snapshot order, each with its save and its load: one list, so the order
+    /// written is the order read.
+    /// </summary>
+    static (Action<StateWriter> Save, Action<StateReader> Load)[] Components(Machine m) =>
+    [
+        (m.SaveBoardState, m.LoadBoardState),
+        (m.Clock.SaveState, m.Clock.LoadState),
+        (m.Cpu.SaveState, m.Cpu.LoadState),
+        (m.Memory.SaveState, m.Memory.LoadState),
+        (m.Pic.SaveState, m.Pic.LoadState),
+        (m.Pit.SaveState, m.Pit.LoadState),
+        (m.PortB.SaveState, m.PortB.LoadState),
+        (m.Cmos.SaveState, m.Cmos.LoadState),
+        (m.Keyboard.SaveState, m.Keyboard.LoadState),
+        (m.Dma.SaveState, m.Dma.LoadState),
+        (m.Floppy.SaveState, m.Floppy.LoadState),
+        (m.Pci.SaveState, m.Pci.LoadState),
+        (m.FwCfg.SaveState, m.FwCfg.LoadState),
+        (m.Vga.SaveState, m.Vga.LoadState),
+        (m.Ide[0].SaveState, m.Ide[0].LoadState),
+        (m.Ide[1].SaveState, m.Ide[1].LoadState),
+        (m.Serial.SaveState, m.Serial.LoadState),
+        (m.Serial2.SaveState, m.Serial2.LoadState),
+        (m.ResetControl.SaveState, m.ResetControl.LoadState),
+        (m.CoprocessorError.SaveState, m.CoprocessorError.LoadState),
+        (m.Exit.SaveState, m.Exit.LoadState),
+        (m.Post.SaveState, m.Post.LoadState),
+        (m.ControlPortA.SaveState, m.ControlPortA.LoadState),
+        (m.Acpi.SaveState, m.Acpi.LoadState),
+    ];
+
     static void WriteComponents(Machine m, StateWriter w)
     {
-        m.SaveBoardState(w);
-        m.Clock.SaveState(w);
-        m.Cpu.SaveState(w);
-        m.Memory.SaveState(w);
-        m.Pic.SaveState(w);
-        m.Pit.SaveState(w);
-        m.PortB.SaveState(w);
-        m.Cmos.SaveState(w);
-        m.Keyboard.SaveState(w);
-        m.Dma.SaveState(w);
-        m.Floppy.SaveState(w);
-        m.Pci.SaveState(w);
-        m.FwCfg.SaveState(w);
-        m.Vga.SaveState(w);
-        foreach (var channel in m.Ide) channel.SaveState(w);
-        m.Serial.SaveState(w);
-        m.Serial2.SaveState(w);
-        m.ResetControl.SaveState(w);
-        m.CoprocessorError.SaveState(w);
-        m.Exit.SaveState(w);
-        m.Post.SaveState(w);
-        m.ControlPortA.SaveState(w);
-        m.Acpi.SaveState(w);
+        foreach (var (save, _) in Components(m)) save(w);
     }
 
     static void ReadComponents(Machine m, StateReader r)
@@ -335,29 +345,7 @@ public static class MachineSnapshot
         if (c.CdRom is { } disc) m.Ide[1].Cdrom(0)?.InsertMedia(disc);
         for (int i = 0; i < c.Floppies.Count && i < 2; i++)
             if (c.Floppies[i] is { } floppy) m.Floppy.InsertDisk(i, floppy);
-        m.LoadBoardState(r);
-        m.Clock.LoadState(r);
-        m.Cpu.LoadState(r);
-        m.Memory.LoadState(r);
-        m.Pic.LoadState(r);
-        m.Pit.LoadState(r);
-        m.PortB.LoadState(r);
-        m.Cmos.LoadState(r);
-        m.Keyboard.LoadState(r);
-        m.Dma.LoadState(r);
-        m.Floppy.LoadState(r);
-        m.Pci.LoadState(r);
-        m.FwCfg.LoadState(r);
-        m.Vga.LoadState(r);
-        foreach (var channel in m.Ide) channel.LoadState(r);
-        m.Serial.LoadState(r);
-        m.Serial2.LoadState(r);
-        m.ResetControl.LoadState(r);
-        m.CoprocessorError.LoadState(r);
-        m.Exit.LoadState(r);
-        m.Post.LoadState(r);
-        m.ControlPortA.LoadState(r);
-        m.Acpi.LoadState(r);
+        foreach (var (_, load) in Components(m)) load(r);
         if (r.Remaining != 0) throw r.Invalid("end", $"{r.Remaining} bytes after the last section");
     }
 }

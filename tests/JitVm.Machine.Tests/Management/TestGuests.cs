@@ -42,37 +42,33 @@ internal static class TestGuests
     /// Counts ECX down from <paramref name="spin"/>, then loads an empty IDT (limit 0, from the zeroed RAM at
     /// <see cref="CounterAddress"/>) and executes UD2: #UD → #GP → #DF → triple fault.
     /// </summary>
-    public static byte[] TripleFault(int spin)
+    public static byte[] TripleFault(int spin) => SpinThen(spin, a =>
     {
-        var a = new Assembler(32);
-        Label start = a.CreateLabel(), loop = a.CreateLabel();
-        TestElf.Header(a, 3);
-        a.Label(ref start);
-        a.mov(ecx, spin);
-        a.Label(ref loop);
-        a.dec(ecx);
-        a.jnz(loop);
         a.lidt(__fword_ptr[CounterAddress]);
         a.ud2();
-        var (bytes, entry) = TestElf.Assemble(a, start, CodeBase);
-        return Flat(bytes, entry);
-    }
+    });
 
     /// <summary>Counts ECX down from <paramref name="spin"/>, then writes to <see cref="CrashPort"/> (where a test puts a device that throws).</summary>
-    public static byte[] WritesCrashPort(int spin)
+    public static byte[] WritesCrashPort(int spin) => SpinThen(spin, a =>
     {
-        var a = new Assembler(32);
-        Label start = a.CreateLabel(), loop = a.CreateLabel();
-        TestElf.Header(a, 3);
-        a.Label(ref start);
-        a.mov(ecx, spin);
-        a.Label(ref loop);
-        a.dec(ecx);
-        a.jnz(loop);
         a.mov(dx, CrashPort);
         a.mov(al, 1);
         a.@out(dx, al);
         a.hlt();
+    });
+
+    /// <summary>A guest that counts ECX down from <paramref name="spin"/>, then runs <paramref name="then"/>.</summary>
+    static byte[] SpinThen(int spin, Action<Assembler> then)
+    {
+        var a = new Assembler(32);
+        Label start = a.CreateLabel(), loop = a.CreateLabel();
+        TestElf.Header(a, 3);
+        a.Label(ref start);
+        a.mov(ecx, spin);
+        a.Label(ref loop);
+        a.dec(ecx);
+        a.jnz(loop);
+        then(a);
         var (bytes, entry) = TestElf.Assemble(a, start, CodeBase);
         return Flat(bytes, entry);
     }
