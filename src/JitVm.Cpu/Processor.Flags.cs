@@ -1,5 +1,6 @@
 using System.Numerics;
 using System.Runtime.CompilerServices;
+using JitVm.Cpu.Instructions;
 
 namespace JitVm.Cpu;
 
@@ -18,6 +19,15 @@ public enum FlagOp : byte
     Inc,
     /// <summary>DEC: as SUB with source 1, but CF is kept in <see cref="Cpu.Flags"/>.</summary>
     Dec,
+    /// <summary>
+    /// SHL/SAL by a count of 1-31 (in <see cref="Processor.LazySrc"/>; the operand before the shift in
+    /// <see cref="Processor.LazyDst"/>): the six flags exactly as the interpreter's shift computes them.
+    /// </summary>
+    Shl,
+    /// <summary>SHR by a count of 1-31, recorded as for <see cref="Shl"/>.</summary>
+    Shr,
+    /// <summary>SAR by a count of 1-31, recorded as for <see cref="Shl"/>.</summary>
+    Sar,
 }
 
 /// <summary>
@@ -110,9 +120,34 @@ public sealed partial class Processor
             case FlagOp.Sub: return LazyDst < LazySrc ? 1u : 0u;                           // CF = dst < src (borrow)
             case FlagOp.Sbb: return (SbbBorrowIn() != 0 ? LazyDst <= LazySrc : LazyDst < LazySrc) ? 1u : 0u;
             case FlagOp.Logic: return 0;
+            case FlagOp.Shl or FlagOp.Shr or FlagOp.Sar: return ShiftArith() & FlagCF;
             default: return Flags & FlagCF;
         }
     }
+
+    /// <summary>
+    /// The six flags of a lazily recorded shift, from the interpreter's own value-level shift (one definition of
+    /// their defined and undefined bits for both engines).
+    /// </summary>
+    uint ShiftArith()
+    {
+        uint flags;
+        switch (LazyOp, LazySign)
+        {
+            case (FlagOp.Shl, 0x80u): ShlOp.Apply<Size8>(this, LazyDst, LazySrc, out flags); break;
+            case (FlagOp.Shl, 0x8000u): ShlOp.Apply<Size16>(this, LazyDst, LazySrc, out flags); break;
+            case (FlagOp.Shl, _): ShlOp.Apply<Size32>(this, LazyDst, LazySrc, out flags); break;
+            case (FlagOp.Shr, 0x80u): ShrOp.Apply<Size8>(this, LazyDst, LazySrc, out flags); break;
+            case (FlagOp.Shr, 0x8000u): ShrOp.Apply<Size16>(this, LazyDst, LazySrc, out flags); break;
+            case (FlagOp.Shr, _): ShrOp.Apply<Size32>(this, LazyDst, LazySrc, out flags); break;
+            case (_, 0x80u): SarOp.Apply<Size8>(this, LazyDst, LazySrc, out flags); break;
+            case (_, 0x8000u): SarOp.Apply<Size16>(this, LazyDst, LazySrc, out flags); break;
+            default: SarOp.Apply<Size32>(this, LazyDst, LazySrc, out flags); break;
+        }
+        return flags;
+    }
+
+    static bool IsShift(FlagOp op) => op is FlagOp.Shl or FlagOp.Shr or FlagOp.Sar;
 
     // The carry/borrow that went into an ADC/SBB, recovered from the operands: res = dst + src + cin (mod 2^n).
     uint SizeMask => (LazySign << 1) - 1;
@@ -137,6 +172,7 @@ public sealed partial class Processor
                 case FlagOp.Dec:
                     return ((LazyDst ^ LazySrc) & (LazyDst ^ LazyRes) & LazySign) != 0;    // inputs differ and result differs from dst
                 case FlagOp.Logic: return false;
+                case FlagOp.Shl or FlagOp.Shr or FlagOp.Sar: return (ShiftArith() & FlagOF) != 0;
                 default: return (Flags & FlagOF) != 0;
             }
         }
@@ -148,6 +184,7 @@ public sealed partial class Processor
     public uint ComputeArith()
     {
         if (LazyOp == FlagOp.None) return Flags & ArithFlags;
+        if (IsShift(LazyOp)) return ShiftArith();
         uint f = CarryFlag() | SzpFlags(LazyRes, LazySign);
         if (LazyOp != FlagOp.Logic) f |= (LazyDst ^ LazySrc ^ LazyRes) & FlagAF;      // AF = carry out of bit 3
         if (OverflowFlag) f |= FlagOF;

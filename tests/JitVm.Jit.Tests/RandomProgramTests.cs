@@ -101,6 +101,20 @@ public class RandomProgramTests
             {
                 var r = R16[rng.Next(7)];
                 switch (rng.Next(6)) { case 0: a.shl(r, (byte)rng.Next(1, 20)); break; case 1: a.sar(R32[rng.Next(7)], cl); break; case 2: a.rcl(R8[rng.Next(8)], 1); break; case 3: a.ror(r, cl); break; case 4: a.shr(__word_ptr[bx + si], 3); break; default: a.shld(R32[rng.Next(7)], R32[rng.Next(7)], (byte)rng.Next(32)); break; }
+                // SHL/SHR/SAR by a constant (recorded lazily by the translator) in every size, by 1, past the
+                // width, and on memory that may fault, with their flags read by SETcc (OF included) or not at all.
+                switch (rng.Next(8))
+                {
+                    case 0: a.shr(R8[rng.Next(8)], (byte)rng.Next(1, 12)); break;
+                    case 1: a.sar(R32[rng.Next(7)], (byte)rng.Next(0, 32)); break;
+                    case 2: a.shl(R32[rng.Next(7)], 1); break;
+                    case 3: a.sar(R8[rng.Next(8)], 1); break;
+                    case 4: a.shl(Mem(rng, __byte_ptr), (byte)rng.Next(1, 9)); break;
+                    case 5: a.sar(Mem(rng, __dword_ptr), (byte)rng.Next(1, 32)); break;
+                    case 6: a.shr(r, (byte)rng.Next(1, 18)); break;
+                    default: a.shl(R8[rng.Next(8)], (byte)rng.Next(1, 11)); break;
+                }
+                switch (rng.Next(4)) { case 0: a.seto(R8[rng.Next(8)]); break; case 1: a.setle(R8[rng.Next(8)]); break; case 2: a.setbe(R8[rng.Next(8)]); break; default: break; }
                 break;
             }
             case 8:

@@ -52,6 +52,25 @@ internal static class ShiftRotate
             cx.FlagsDead();
             return true;
         }
+        int n = count == Count.One ? 1 : count == Count.Imm ? (int)(i.Imm & 0x1F) : 0;
+        if (n != 0 && kind is Kind.Shl or Kind.Shr or Kind.Sar)
+        {
+            // A constant count of 1-31 writes all six flags from the operand, the count and the result alone: record
+            // them lazily (the processor computes them with the interpreter's own shift if anything reads them).
+            var c = cx.Temp(1);
+            cx.Const((uint)n);
+            il.Emit(OpCodes.Stloc, c);
+            Value(cx, kind, bits, d, c);
+            il.Emit(OpCodes.Stloc, r);
+            if (i.HasMemory) cx.Write(i.Seg, bits / 8, off, r);
+            else
+            {
+                il.Emit(OpCodes.Ldloc, r);
+                cx.StoreReg(i.R0, bits);
+            }
+            cx.SetFlags(kind switch { Kind.Shl => FlagOp.Shl, Kind.Shr => FlagOp.Shr, _ => FlagOp.Sar }, bits, d, c, r, n);
+            return true;
+        }
         // The helper reads the current flags (rotates keep four; a zero count keeps all six).
         cx.FlushFlags();
         cx.Cpu();
@@ -136,12 +155,15 @@ internal static class ShiftRotate
     {
         // RCL/RCR read CF into the value; the others only keep old flags in their own (a zero count keeps all).
         FlagUse F = (kind == Kind.Other ? FlagUse.Reads : FlagUse.Merges) | FlagUse.CanFault;
+        // SHL/SHR/SAR by a constant 1-31 write all six flags without reading any (a zero count keeps them all).
+        FlagUse byImm = kind is Kind.Shl or Kind.Shr or Kind.Sar ? F | FlagUse.ImmShift : F;
+        FlagUse byOne = kind is Kind.Shl or Kind.Shr or Kind.Sar ? FlagUse.WritesAll | FlagUse.CanFault : F;
         foreach (var (bits, size) in new[] { (8, typeof(Size8)), (16, typeof(Size16)), (32, typeof(Size32)) })
         {
             var m = Helper(op, size);
             int b = bits;
-            t.Add(EmitterTable.C($"{name}_rm{bits}_1"), (EmitContext cx, ref Insn i) => Emit(cx, ref i, m, b, Count.One, kind), F);
-            t.Add(EmitterTable.C($"{name}_rm{bits}_imm8"), (EmitContext cx, ref Insn i) => Emit(cx, ref i, m, b, Count.Imm, kind), F);
+            t.Add(EmitterTable.C($"{name}_rm{bits}_1"), (EmitContext cx, ref Insn i) => Emit(cx, ref i, m, b, Count.One, kind), byOne);
+            t.Add(EmitterTable.C($"{name}_rm{bits}_imm8"), (EmitContext cx, ref Insn i) => Emit(cx, ref i, m, b, Count.Imm, kind), byImm);
             t.Add(EmitterTable.C($"{name}_rm{bits}_CL"), (EmitContext cx, ref Insn i) => Emit(cx, ref i, m, b, Count.Cl, kind), F);
         }
     }

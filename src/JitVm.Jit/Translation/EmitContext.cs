@@ -996,8 +996,11 @@ internal sealed class EmitContext
     /// <summary>The current instruction's flags are never read (see <see cref="FlagsNeeded"/>): nothing to record or store.</summary>
     public void FlagsDead() => Flags = new FlagState { Known = true, Flushed = true, Op = FlagOp.Logic, Bits = 32 };
 
-    /// <summary>Records an inline flag producer (its operands must be in the values passed, already masked).</summary>
-    public void SetFlags(FlagOp op, int bits, LocalBuilder? dst, LocalBuilder? src, LocalBuilder res)
+    /// <summary>
+    /// Records an inline flag producer (its operands must be in the values passed, already masked; for a shift,
+    /// <paramref name="src"/> holds <paramref name="count"/>, 1-31).
+    /// </summary>
+    public void SetFlags(FlagOp op, int bits, LocalBuilder? dst, LocalBuilder? src, LocalBuilder res, int count = 0)
     {
         if (!FlagsNeeded)
         {
@@ -1016,7 +1019,7 @@ internal sealed class EmitContext
         if (src is not null) { IL.Emit(OpCodes.Ldloc, src); IL.Emit(OpCodes.Stloc, fSrc); }
         IL.Emit(OpCodes.Ldloc, res);
         IL.Emit(OpCodes.Stloc, fRes);
-        Flags = new FlagState { Known = true, Op = op, Bits = bits };
+        Flags = new FlagState { Known = true, Op = op, Bits = bits, Count = count };
     }
 
     /// <summary>
@@ -1158,6 +1161,21 @@ internal sealed class EmitContext
             case FlagOp.Logic:
                 IL.Emit(OpCodes.Ldc_I4_0);
                 break;
+            case FlagOp.Shl:                                   // CF = bit (width - count) of dst: the last bit out of the top (0 past the width)
+                IL.Emit(OpCodes.Ldloc, fDst); IL.Emit(OpCodes.Conv_U8);
+                IL.Emit(OpCodes.Ldc_I4, s.Count); IL.Emit(OpCodes.Shl);
+                IL.Emit(OpCodes.Ldc_I4, s.Bits); IL.Emit(OpCodes.Shr_Un);
+                IL.Emit(OpCodes.Conv_U4);
+                IL.Emit(OpCodes.Ldc_I4_1); IL.Emit(OpCodes.And);
+                break;
+            case FlagOp.Shr:                                   // CF = bit (count - 1) of dst: the last bit out of the bottom
+            case FlagOp.Sar:
+                IL.Emit(OpCodes.Ldloc, fDst);
+                if (s.Op == FlagOp.Sar) SignExtendTop(s.Bits);  // past the width the sign comes out
+                IL.Emit(OpCodes.Ldc_I4, s.Count - 1);
+                IL.Emit(s.Op == FlagOp.Sar ? OpCodes.Shr : OpCodes.Shr_Un);
+                IL.Emit(OpCodes.Ldc_I4_1); IL.Emit(OpCodes.And);
+                break;
             default:                                           // INC/DEC: the CF captured before them
                 IL.Emit(OpCodes.Ldloc, fCarry);
                 break;
@@ -1170,7 +1188,8 @@ internal sealed class EmitContext
         var s = Flags;
         int kind = cc >> 1;
         bool negate = (cc & 1) != 0;
-        if (!s.Known || s.Op is FlagOp.Adc or FlagOp.Sbb || kind == 5)
+        // A shift's OF (and with it L/LE) has irregular rules: the processor's evaluation computes it.
+        if (!s.Known || s.Op is FlagOp.Adc or FlagOp.Sbb || kind == 5 || (s.IsShift && kind is 0 or 6 or 7))
         {
             FlushFlags();
             Cpu();

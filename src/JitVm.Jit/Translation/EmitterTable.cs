@@ -28,6 +28,8 @@ internal enum FlagUse : byte
     Merges = 32,
     /// <summary>Inline only without a REP/REPNE prefix and not on the 286 (string instructions); otherwise interpreted.</summary>
     NoRepeat = 64,
+    /// <summary>With a nonzero immediate count (low 5 bits), writes all six flags and merges none (SHL/SHR/SAR imm8).</summary>
+    ImmShift = 128,
 }
 
 internal sealed record EmitterEntry(Emitter Emit, FlagUse Flags);

@@ -33,6 +33,11 @@ internal sealed record FlagState
 
     public FlagOp Op { get; init; }
 
+    /// <summary>A shift's count (1-31) when <see cref="Op"/> is Shl, Shr or Sar.</summary>
+    public int Count { get; init; }
+
+    public bool IsShift => Op is FlagOp.Shl or FlagOp.Shr or FlagOp.Sar;
+
     /// <summary>Operand size in bits (8, 16, 32).</summary>
     public int Bits { get; init; }
 

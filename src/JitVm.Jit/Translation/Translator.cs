@@ -186,8 +186,9 @@ public sealed class Translator
                     needed[k] = live;
                     var f = entries[k]?.Flags ?? (FlagUse.Reads | FlagUse.Faults);
                     bool faults = (f & FlagUse.Faults) != 0 || ((f & FlagUse.CanFault) != 0 && region.Insns[k].HasMemory);
-                    bool reads = faults || (f & FlagUse.Reads) != 0 || (live && (f & FlagUse.Merges) != 0);
-                    bool kills = (f & FlagUse.WritesAll) != 0;
+                    bool writesAll = (f & FlagUse.WritesAll) != 0 || ((f & FlagUse.ImmShift) != 0 && (region.Insns[k].Imm & 0x1F) != 0);
+                    bool reads = faults || (f & FlagUse.Reads) != 0 || (live && !writesAll && (f & FlagUse.Merges) != 0);
+                    bool kills = writesAll;
                     live = reads || (live && !kills);
                 }
                 if (live && !liveIn[m])

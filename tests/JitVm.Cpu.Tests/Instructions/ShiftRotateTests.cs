@@ -1,5 +1,6 @@
 using Iced.Intel;
 using static Iced.Intel.AssemblerRegisters;
+using JitVm.Cpu.Instructions;
 
 namespace JitVm.Cpu.Tests.Instructions;
 
@@ -205,5 +206,52 @@ public class ShiftRotateTests
         Assert.Equal(0u, Flags(m) & AF);
         m = Run(x => { x.mov(al, 0x80); x.shr(al, 1); }, CpuModel.I286);
         Assert.Equal(AF, Flags(m) & AF);
+    }
+
+    // The translator records SHL/SHR/SAR by a constant count lazily (FlagOp.Shl/Shr/Sar) and the processor evaluates
+    // them later: every flag and every condition must come out as the interpreter's eager shift computes them.
+    [Theory]
+    [InlineData("286")]
+    [InlineData("p6")]
+    public void LazilyRecordedShiftsEvaluateToTheEagerFlags(string modelName)
+    {
+        var model = CpuModel.Parse(modelName);
+        var cpu = new TestMachine(model).Cpu;
+        var rng = new Random(8);
+        for (int k = 0; k < 20000; k++)
+        {
+            int bytes = 1 << rng.Next(3);
+            uint sign = bytes == 1 ? 0x80u : bytes == 2 ? 0x8000u : 0x80000000u;
+            uint d = (uint)rng.NextInt64(0, 1L << 32) & ((sign << 1) - 1);
+            if (rng.Next(8) == 0) d &= sign | 1;                        // sparse operands: zero and sign results
+            uint n = (uint)rng.Next(1, 32);
+            var op = (FlagOp)((int)FlagOp.Shl + rng.Next(3));
+            uint flags;
+            uint r = (op, bytes) switch
+            {
+                (FlagOp.Shl, 1) => ShlOp.Apply<Size8>(cpu, d, n, out flags),
+                (FlagOp.Shl, 2) => ShlOp.Apply<Size16>(cpu, d, n, out flags),
+                (FlagOp.Shl, _) => ShlOp.Apply<Size32>(cpu, d, n, out flags),
+                (FlagOp.Shr, 1) => ShrOp.Apply<Size8>(cpu, d, n, out flags),
+                (FlagOp.Shr, 2) => ShrOp.Apply<Size16>(cpu, d, n, out flags),
+                (FlagOp.Shr, _) => ShrOp.Apply<Size32>(cpu, d, n, out flags),
+                (_, 1) => SarOp.Apply<Size8>(cpu, d, n, out flags),
+                (_, 2) => SarOp.Apply<Size16>(cpu, d, n, out flags),
+                _ => SarOp.Apply<Size32>(cpu, d, n, out flags),
+            };
+            cpu.SetArithFlags(flags);
+            var eager = Enumerable.Range(0, 16).Select(cpu.Condition).ToArray();
+            uint eagerCarry = cpu.CarryFlag();
+
+            cpu.SetLazy(op, d, n, r, sign);
+            string what = $"{op} {bytes * 8}-bit {d:X} by {n}";
+            Assert.True((flags & Processor.ArithFlags) == cpu.ComputeArith(), what);
+            Assert.True(eagerCarry == cpu.CarryFlag(), what);
+            Assert.True(((flags & OF) != 0) == cpu.OverflowFlag, what);
+            Assert.True(eager.SequenceEqual(Enumerable.Range(0, 16).Select(cpu.Condition)), what);
+            // INC/DEC keep CF: after a lazy shift they must keep the shift's.
+            cpu.SetLazyIncDec(FlagOp.Inc, 1, 2, sign);
+            Assert.True(eagerCarry == cpu.CarryFlag(), what);
+        }
     }
 }
