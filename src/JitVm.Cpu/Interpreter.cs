@@ -190,9 +190,11 @@ public sealed unsafe partial class Interpreter : IExecutionEngine
                 }
                 if (status == TranslatedExit.Bail)
                 {
-                    // The translation did not apply (stack size, CS extent, or its longest run does not fit in what
-                    // is left of the budget): interpret the block, or as much of it as the budget allows.
-                    if (!Execute(block, (int)Math.Min(block.Insns.Length, end - cpu.InstructionCount)) && stopped) return StopReason.Exception;
+                    // The translation did not apply (stack size, flat segments, CS extent, or its longest run does
+                    // not fit in what is left of the budget): interpret the block, or with an exact budget as much of
+                    // it as the budget allows (as the interpreter runs whole blocks when the budget is loose).
+                    int n = ExactBudget ? (int)Math.Min(block.Insns.Length, end - cpu.InstructionCount) : block.Insns.Length;
+                    if (!Execute(block, n) && stopped) return StopReason.Exception;
                     continue;
                 }
                 else if (status is >= 0 and <= 2 && !stopped)

@@ -59,9 +59,13 @@ internal sealed class EmitContext
     readonly Dictionary<FlagState, Label> epilogues = new();
     readonly Dictionary<int, (Label Label, FlagState Flags)> faultStubs = new();
     FlagState instructionStartFlags = FlagState.InCpu;
+    /// <summary>Segments assumed flat (see TranslationJob.FlatSegments), and those an access used that way (checked on entry).</summary>
+    readonly int flatSegments;
+    int flatUsed;
 
-    public EmitContext(ILGenerator il, Region region, bool[] flagsLiveIn, bool[] singleEdge, bool stack32, byte[] backing)
+    public EmitContext(ILGenerator il, Region region, bool[] flagsLiveIn, bool[] singleEdge, bool stack32, byte[] backing, int flatSegments = 0)
     {
+        this.flatSegments = flatSegments;
         IL = il;
         Region = region;
         Block = region.Entry;
@@ -532,9 +536,18 @@ internal sealed class EmitContext
         IL.MarkLabel(go);
     }
 
-    // (long)offset > limit → slow path (which applies the full rules and raises the fault).
+    // (long)offset > limit → slow path (which applies the full rules and raises the fault). A flat segment has no
+    // limit short of 4 GiB and base 0: the linear address is the offset (an access that wraps past FFFFFFFFh fails
+    // the TLB tag compare, whose page is that of the last byte, and the slow path handles it).
     void LimitCheck(int seg, int bytes, LocalBuilder offset, bool write, Label slow)
     {
+        if ((flatSegments & (1 << seg)) != 0)
+        {
+            flatUsed |= 1 << seg;
+            IL.Emit(OpCodes.Ldloc, offset);
+            IL.Emit(OpCodes.Stloc, lin);
+            return;
+        }
         IL.Emit(OpCodes.Ldloc, offset);
         IL.Emit(OpCodes.Conv_U8);
         SegmentField(seg, (write ? Members.SegWriteLimitOffset : Members.SegReadLimitOffset)[bytes - 1]);
@@ -920,6 +933,28 @@ internal sealed class EmitContext
             IL.Emit(OpCodes.Ret);
         }
         IL.MarkLabel(loadRegisters);
+        if (flatUsed != 0)
+        {
+            // The segments the body reaches as flat must still be: base 0 and a 4 GiB writable limit.
+            var bail = IL.DefineLabel();
+            var flat = IL.DefineLabel();
+            for (int s = 0; s < 6; s++)
+            {
+                if ((flatUsed & (1 << s)) == 0) continue;
+                SegmentField(s, Members.SegBaseOffset);
+                IL.Emit(OpCodes.Ldind_U4);
+                IL.Emit(OpCodes.Brtrue, bail);
+                SegmentField(s, Members.SegWriteLimitOffset[3]);
+                IL.Emit(OpCodes.Ldind_I8);
+                IL.Emit(OpCodes.Ldc_I8, 0xFFFFFFFCL);
+                IL.Emit(OpCodes.Bne_Un, bail);
+            }
+            IL.Emit(OpCodes.Br, flat);
+            IL.MarkLabel(bail);
+            IL.Emit(OpCodes.Ldc_I4, TranslatedExit.Bail);
+            IL.Emit(OpCodes.Ret);
+            IL.MarkLabel(flat);
+        }
         LoadRegisters(usedRegs);
         if (flagsLiveIn[0]) LoadDynamicFlags();
         IL.Emit(OpCodes.Br, LoopHead);

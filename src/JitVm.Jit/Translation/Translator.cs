@@ -50,7 +50,50 @@ public sealed class Translator
         var region = cache is null
             ? Region.Single(block, Emitters.ControlFlow.Successors)
             : Region.Gather(block, cpu, cache, Emitters.ControlFlow.Successors, Emitters.ControlFlow.EndsInCall);
-        return new TranslationJob(region, cpu.Stack32, cpu.Model.Is286, cpu.Backing, Stopwatch.GetElapsedTime(start));
+        return new TranslationJob(region, cpu.Stack32, cpu.Model.Is286, cpu.Backing, Stopwatch.GetElapsedTime(start))
+        {
+            FlatSegments = WritesSegment(region) ? 0 : FlatMask(cpu),
+        };
+    }
+
+    /// <summary>
+    /// The data segments (bit per SegReg) that are flat now: base 0 and the whole 4 GiB readable and writable, so an
+    /// access through them needs no limit check and its linear address is its offset.
+    /// </summary>
+    internal static int FlatMask(Processor cpu)
+    {
+        int mask = 0;
+        foreach (int s in (ReadOnlySpan<int>)[SegReg.ES, SegReg.SS, SegReg.DS, SegReg.FS, SegReg.GS])
+            if (IsFlat(ref cpu.Seg[s])) mask |= 1 << s;
+        return mask;
+    }
+
+    // A writable data segment is readable too, so the 4-byte write limit covers both.
+    internal static bool IsFlat(ref Segment s) => s.Base == 0 && s.WriteLimit4 == 0xFFFFFFFCL;
+
+    /// <summary>
+    /// Whether an instruction of the region may load a segment register and go on in the method (the far
+    /// transfers, interrupts and returns that also load them always leave it): then no access assumes flatness.
+    /// </summary>
+    static bool WritesSegment(Region region)
+    {
+        foreach (ref readonly Insn i in region.Insns.AsSpan())
+        {
+            var code = (Code)i.Code;
+            switch (code.Mnemonic())
+            {
+                case Mnemonic.Lds or Mnemonic.Les or Mnemonic.Lfs or Mnemonic.Lgs or Mnemonic.Lss or Mnemonic.Loadall
+                    or Mnemonic.Rsm or Mnemonic.Sysenter or Mnemonic.Sysexit or Mnemonic.Iret or Mnemonic.Iretd
+                    or Mnemonic.Retf or Mnemonic.Int or Mnemonic.Int1 or Mnemonic.Int3 or Mnemonic.Into:
+                    return true;
+            }
+            if (code is Code.Mov_Sreg_rm16 or Code.Mov_Sreg_r32m16 or Code.Popw_ES or Code.Popd_ES or Code.Popw_SS or Code.Popd_SS
+                or Code.Popw_DS or Code.Popd_DS or Code.Popw_FS or Code.Popd_FS or Code.Popw_GS or Code.Popd_GS
+                or Code.Jmp_ptr1616 or Code.Jmp_ptr1632 or Code.Jmp_m1616 or Code.Jmp_m1632
+                or Code.Call_ptr1616 or Code.Call_ptr1632 or Code.Call_m1616 or Code.Call_m1632)
+                return true;
+        }
+        return false;
     }
 
     /// <summary>
@@ -78,7 +121,7 @@ public sealed class Translator
             entries[k] = e;
         }
         bool[] flagsNeeded = FlagLiveness(entries, region, out bool[] liveIn, out bool[] singleEdge);
-        var cx = new EmitContext(il, region, liveIn, singleEdge, job.Stack32, job.Backing);
+        var cx = new EmitContext(il, region, liveIn, singleEdge, job.Stack32, job.Backing, job.FlatSegments);
 
         cx.EmitPrologue();
         int inline = 0;
@@ -215,6 +258,12 @@ public sealed class TranslationJob
     }
 
     internal Region Region { get; }
+
+    /// <summary>
+    /// Segments (bit per SegReg) flat when the region was gathered, with no segment load inside it: accesses through
+    /// them skip the limit check and the base, and the method checks on entry that those it uses are still flat.
+    /// </summary>
+    public int FlatSegments { get; init; }
 
     /// <summary>The stack segment was 32-bit (the method checks it on entry).</summary>
     public bool Stack32 { get; }
