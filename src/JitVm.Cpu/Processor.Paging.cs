@@ -266,6 +266,9 @@ public sealed partial class Processor
         Invalidate(userTlb, true);
     }
 
+    // Runs at every CR3 write (thousands of times while Linux patches its text through a temporary mm): compiled
+    // optimized at once rather than left in tier-0 code while the runtime's tiering is held back by new methods.
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     static void Invalidate(TlbEntry[] table, bool keepGlobal)
     {
         for (int i = 0; i < table.Length; i++)
