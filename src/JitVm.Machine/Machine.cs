@@ -421,6 +421,14 @@ public sealed partial class Machine
                     if (config.MaxSeconds is { } limit && sw.Elapsed.TotalSeconds >= limit) { reason = ExitReason.Timeout; break; }
                     continue;
                 }
+                // No timer armed, but host input can still raise an interrupt: poll for it (the next slice's
+                // Serial.Poll and the keyboard deliver it) in steps of a millisecond.
+                if (interruptible && config.WaitForInput)
+                {
+                    Thread.Sleep(1);
+                    if (config.MaxSeconds is { } limit && sw.Elapsed.TotalSeconds >= limit) { reason = ExitReason.Timeout; break; }
+                    continue;
+                }
                 // Nothing can wake the CPU (no timer armed, or interrupts disabled).
                 if (config.ExitOnHalt || interruptible)
                 {

@@ -16,3 +16,28 @@ public class SerialMachineTests
         Assert.Equal(ExitReason.Halt, result.Reason);
     }
 }
+
+public class IdleHaltTests
+{
+    // STI; HLT with nothing that could ever raise an interrupt armed (the PIT is never programmed).
+    static Machine IdleGuest(bool waitForInput, double? maxSeconds)
+    {
+        var rom = new byte[0x1000];
+        byte[] code = [0xFB, 0xF4, 0xEB, 0xFD];                   // sti; hlt; jmp $-3
+        code.CopyTo(rom, 0xFF0);
+        return new Machine(new MachineConfig { Rom = rom, WaitForInput = waitForInput, MaxSeconds = maxSeconds, ExitOnHalt = false });
+    }
+
+    [Fact]
+    public void AnIdleGuestNobodyCanWakeEndsTheRun() =>
+        Assert.Equal(ExitReason.Halt, IdleGuest(waitForInput: false, maxSeconds: 5).Run().Reason);
+
+    [Fact]
+    public void AnIdleGuestWithHostInputAttachedWaitsForIt()
+    {
+        // As QEMU: an idle Linux stops its tick and waits for a key; the run goes on until its limit.
+        var result = IdleGuest(waitForInput: true, maxSeconds: 0.3).Run();
+        Assert.Equal(ExitReason.Timeout, result.Reason);
+        Assert.True(result.Seconds >= 0.3, result.Seconds.ToString());
+    }
+}

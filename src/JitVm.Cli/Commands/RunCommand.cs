@@ -185,6 +185,9 @@ internal static class RunCommand
                     Serial2 = serial2Sink,
                     Kernel = kernelImage,
                     ExitOnHalt = r.GetValue(exitOnHalt) ?? (romImage is null || kernelImage is not null),
+                    // A terminal on COM1 or the text display, or a monitor, can still wake an idle guest.
+                    WaitForInput = (!Console.IsInputRedirected && (r.GetValue(serial) == "stdio" || r.GetValue(display) == "text"))
+                        || r.GetValue(monitor) is not null || r.GetValue(qmp) is not null,
                     NoReboot = r.GetValue(noReboot),
                     MaxSeconds = r.GetValue(maxSeconds),
                     MaxInstructions = r.GetValue(maxInstructions),
