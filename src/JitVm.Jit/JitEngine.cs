@@ -63,6 +63,8 @@ public sealed class JitEngine : IExecutionEngine, IBlockTranslator, ICodeInvalid
     public long Invalidations { get; private set; }
     public long ThrashRefusals { get; private set; }
 
+    long translationsDroppedSeen;
+
     public Processor Cpu => interpreter.Cpu;
     public Interpreter Interpreter => interpreter;
     public int Threshold { get; }
@@ -286,10 +288,17 @@ public sealed class JitEngine : IExecutionEngine, IBlockTranslator, ICodeInvalid
         }
     }
 
-    /// <summary>Writes over decoded code: counted per page (the block cache drops the blocks and their translations).</summary>
+    /// <summary>
+    /// Writes over decoded code (the block cache, an earlier sink, has dropped the blocks and their translations):
+    /// those that cost a translation are counted per page. A write that only hit decoded blocks wastes no compile
+    /// time (Linux turning every function's ftrace call into a NOP at boot writes most text pages many times).
+    /// </summary>
     public void InvalidateCode(uint phys, int length)
     {
         Invalidations++;
+        long dropped = interpreter.Blocks.TranslationsDropped;
+        if (dropped == translationsDroppedSeen) return;
+        translationsDroppedSeen = dropped;
         uint page = phys >> PhysicalMemory.PageShift;
         long now = interpreter.Cpu.InstructionCount;
         pageWrites[page] = pageWrites.TryGetValue(page, out var w) && now - w.Since <= ThrashWindow ? (w.Count + 1, w.Since) : (1, now);

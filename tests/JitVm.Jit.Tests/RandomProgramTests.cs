@@ -158,8 +158,12 @@ public class RandomProgramTests
                 // near the top of 64 KiB now and then, so 16-bit pointers wrap and 32-bit ones pass the limit).
                 if (rng.Next(2) == 0) a.std(); else a.cld();
                 if (rng.Next(4) == 0) a.mov(si, (ushort)(0xFFFF - rng.Next(0, 4)));
-                switch (rng.Next(9))
+                switch (rng.Next(13))
                 {
+                    case 9: a.scasb(); break;
+                    case 10: a.scasd(); break;
+                    case 11: a.cmpsb(); break;
+                    case 12: a.cmpsw(); break;
                     case 0: a.movsb(); break;
                     case 1: a.movsw(); break;
                     case 2: a.movsd(); break;

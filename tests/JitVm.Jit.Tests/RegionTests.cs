@@ -363,4 +363,60 @@ public class RegionTests
         // The routine's page is the whole program here: after ThrashLimit rewrites nothing more is compiled.
         Assert.True(jit.BlocksCompiled < 50, $"{jit.BlocksCompiled} translations for 50 rewrites");
     }
+
+    [Fact]
+    public void RewritingCodeThatWasOnlyDecodedDoesNotStopCompilation()
+    {
+        // Six routines run once (decoded, never compiled), then each gets one byte rewritten, as Linux turns every
+        // function's ftrace call into a NOP at boot; then a hot loop on the same page must still be compiled.
+        var code = Pair.Assemble(16, 0, a =>
+        {
+            var loop = a.CreateLabel();
+            var hot = a.CreateLabel();
+            var cold = new Iced.Intel.Label[6];
+            for (int k = 0; k < 6; k++) cold[k] = a.CreateLabel();
+            a.xor(dx, dx);
+            for (int k = 0; k < 6; k++) a.call(cold[k]);
+            a.mov(bl, 0x11);
+            for (int k = 0; k < 6; k++) a.mov(__byte_ptr.cs[0x200 + k], bl);    // patched below to each routine's immediate
+            a.mov(di, 300);
+            a.Label(ref loop);
+            a.call(hot);
+            a.add(dx, ax);
+            a.dec(di);
+            a.jnz(loop);
+            a.hlt();
+            for (int k = 0; k < 6; k++)
+            {
+                a.Label(ref cold[k]);
+                a.mov(al, (byte)(0x70 + k));
+                a.ret();
+            }
+            a.Label(ref hot);
+            a.mov(ax, 5);
+            a.ret();
+        });
+        int patch = 0;
+        for (int k = 0; k + 4 < code.Length && patch < 6; k++)
+            if (code[k] == 0x2E && code[k + 1] == 0x88 && code[k + 2] == 0x1E)
+            {
+                int imm = -1;
+                for (int j = 0; j + 2 < code.Length; j++)
+                    if (code[j] == 0xB0 && code[j + 1] == 0x70 + patch && code[j + 2] == 0xC3) imm = j + 1;
+                Assert.True(imm > 0);
+                code[k + 3] = (byte)imm;
+                code[k + 4] = (byte)(imm >> 8);
+                patch++;
+            }
+        Assert.Equal(6, patch);
+        var (cpu, jit, reference, refCpu) = Build(code, threshold: 4);
+        Assert.Equal(StopReason.Halted, jit.Run(10_000_000));
+        Assert.Equal(StopReason.Halted, reference.Run(10_000_000));
+        Assert.Equal(refCpu.Edx, cpu.Edx);
+        Assert.Equal(300u * 5, cpu.Edx & 0xFFFF);
+        Assert.True(jit.Invalidations >= 6, $"{jit.Invalidations} invalidations");
+        Assert.Equal(0, jit.ThrashRefusals);
+        Assert.True(jit.BlocksCompiled > 0, "the hot loop was never compiled");
+    }
 }
+

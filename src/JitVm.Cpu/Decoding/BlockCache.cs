@@ -208,9 +208,13 @@ public sealed class BlockCache : ICodeInvalidationSink
         }
     }
 
+    /// <summary>Translations (installed or being compiled) dropped because code under them was overwritten.</summary>
+    public long TranslationsDropped { get; private set; }
+
     void Remove(DecodedBlock b)
     {
         b.Valid = false;
+        if (b.Translation is not null || b.TranslatorData is not null) TranslationsDropped++;
         // Let go of the translation: if this block is the entry of a region, the region's surviving members still
         // list it in their Dependents, which would otherwise keep the dead translation and its native code alive.
         b.DropTranslation();
@@ -225,6 +229,7 @@ public sealed class BlockCache : ICodeInvalidationSink
             // being run ends it after the current instruction, as a write into a single block does.
             foreach (var d in dependents)
             {
+                if (d.Translation is not null || d.TranslatorData is not null) TranslationsDropped++;
                 d.DropTranslation();
                 if (ReferenceEquals(Current, d)) cpu.ExitBlock = true;
             }

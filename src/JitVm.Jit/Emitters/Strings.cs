@@ -7,17 +7,18 @@ using JitVm.Jit.Translation;
 namespace JitVm.Jit.Emitters;
 
 /// <summary>
-/// MOVS, STOS, LODS without a REP prefix — mirror of the single-element path of JitVm.Cpu/Instructions/Strings.cs.
+/// MOVS, STOS, LODS, SCAS, CMPS without a REP prefix — mirror of the single-element path of JitVm.Cpu/Instructions/Strings.cs.
 /// The access (or both, for MOVS) comes first, so a fault commits nothing; then the pointers move by the operand
 /// size, down when DF is set, within the address size (16-bit addressing changes only the low words). Repeated
 /// forms and the 286 (whose faulting string instructions leave pointers stepped) run in the interpreter.
 /// </summary>
 internal static class Strings
 {
-    enum Kind { Movs, Stos, Lods }
+    enum Kind { Movs, Stos, Lods, Scas, Cmps }
 
     static bool Emit(EmitContext cx, ref Insn i, Kind kind, int bits)
     {
+        if (kind is Kind.Scas or Kind.Cmps) return Compare(cx, ref i, kind, bits);
         var il = cx.IL;
         int bytes = bits / 8;
         uint mask = i.EaMask;
@@ -52,6 +53,45 @@ internal static class Strings
         return true;
     }
 
+    // SCAS compares the accumulator with ES:[DI], CMPS seg:[SI] with ES:[DI]: both reads first (a fault commits
+    // nothing), then the pointers step, then the flags of the subtraction first - second.
+    static bool Compare(EmitContext cx, ref Insn i, Kind kind, int bits)
+    {
+        var il = cx.IL;
+        int bytes = bits / 8;
+        uint mask = i.EaMask;
+        var src = cx.Temp(0);
+        var dst = cx.Temp(1);
+        var a = cx.Temp(2);
+        var b = cx.Temp(8);
+        var r = cx.Temp(9);
+        if (kind == Kind.Cmps)
+        {
+            cx.LoadReg(Processor.ESI, 32);
+            cx.Const(mask);
+            il.Emit(OpCodes.And);
+            il.Emit(OpCodes.Stloc, src);
+            cx.Read(i.Seg, bytes, src);
+        }
+        else cx.LoadReg(Processor.EAX, bits);
+        il.Emit(OpCodes.Stloc, a);
+        cx.LoadReg(Processor.EDI, 32);
+        cx.Const(mask);
+        il.Emit(OpCodes.And);
+        il.Emit(OpCodes.Stloc, dst);
+        cx.Read(SegReg.ES, bytes, dst);
+        il.Emit(OpCodes.Stloc, b);
+        if (kind == Kind.Cmps) Step(cx, Processor.ESI, mask, bytes);
+        Step(cx, Processor.EDI, mask, bytes);
+        il.Emit(OpCodes.Ldloc, a);
+        il.Emit(OpCodes.Ldloc, b);
+        il.Emit(OpCodes.Sub);
+        cx.MaskTo(bits);
+        il.Emit(OpCodes.Stloc, r);
+        cx.SetFlags(FlagOp.Sub, bits, a, b, r);
+        return true;
+    }
+
     // p = (p & ~mask) | ((p + delta) & mask), delta = DF ? -bytes : bytes.
     static void Step(EmitContext cx, int reg, uint mask, int bytes)
     {
@@ -83,6 +123,13 @@ internal static class Strings
         t.Add(Code.Stosb_m8_AL, (EmitContext cx, ref Insn i) => Emit(cx, ref i, Kind.Stos, 8), F);
         t.Add(Code.Stosw_m16_AX, (EmitContext cx, ref Insn i) => Emit(cx, ref i, Kind.Stos, 16), F);
         t.Add(Code.Stosd_m32_EAX, (EmitContext cx, ref Insn i) => Emit(cx, ref i, Kind.Stos, 32), F);
+        const FlagUse C = F | FlagUse.WritesAll;
+        t.Add(Code.Scasb_AL_m8, (EmitContext cx, ref Insn i) => Emit(cx, ref i, Kind.Scas, 8), C);
+        t.Add(Code.Scasw_AX_m16, (EmitContext cx, ref Insn i) => Emit(cx, ref i, Kind.Scas, 16), C);
+        t.Add(Code.Scasd_EAX_m32, (EmitContext cx, ref Insn i) => Emit(cx, ref i, Kind.Scas, 32), C);
+        t.Add(Code.Cmpsb_m8_m8, (EmitContext cx, ref Insn i) => Emit(cx, ref i, Kind.Cmps, 8), C);
+        t.Add(Code.Cmpsw_m16_m16, (EmitContext cx, ref Insn i) => Emit(cx, ref i, Kind.Cmps, 16), C);
+        t.Add(Code.Cmpsd_m32_m32, (EmitContext cx, ref Insn i) => Emit(cx, ref i, Kind.Cmps, 32), C);
         t.Add(Code.Lodsb_AL_m8, (EmitContext cx, ref Insn i) => Emit(cx, ref i, Kind.Lods, 8), F);
         t.Add(Code.Lodsw_AX_m16, (EmitContext cx, ref Insn i) => Emit(cx, ref i, Kind.Lods, 16), F);
         t.Add(Code.Lodsd_EAX_m32, (EmitContext cx, ref Insn i) => Emit(cx, ref i, Kind.Lods, 32), F);
