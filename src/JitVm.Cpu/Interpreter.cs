@@ -232,11 +232,11 @@ public sealed unsafe partial class Interpreter : IExecutionEngine
     int RunTranslated(DecodedBlock block, TranslatedCode code)
     {
         block.ExecutionCount++;
-        Blocks.Current = block;
+        Blocks.CurrentId = block.Id;
         cpu.ExitBlock = false;
         long before = cpu.InstructionCount;
         int status = code(cpu);
-        Blocks.Current = null;
+        Blocks.CurrentId = 0;
         TranslatedInstructions += cpu.InstructionCount - before;
         if (status != TranslatedExit.Fault) return status;
         cpu.FaultPending = false;
@@ -362,7 +362,7 @@ public sealed unsafe partial class Interpreter : IExecutionEngine
         int n = Math.Min(limit, insns.Length);
         int i = 0;
         block.ExecutionCount++;
-        Blocks.Current = block;
+        Blocks.CurrentId = block.Id;
         cpu.ExitBlock = false;
         try
         {
@@ -386,12 +386,12 @@ public sealed unsafe partial class Interpreter : IExecutionEngine
             cpu.RepeatInstruction = false;
             cpu.PendingDebugTrap = 0;                 // a faulting instruction raises no traps
             cpu.InstructionCount = count0 + i;
-            Blocks.Current = null;
+            Blocks.CurrentId = 0;
             RaiseFault(f);
             return false;
         }
         cpu.InstructionCount = count0 + i;
-        Blocks.Current = null;
+        Blocks.CurrentId = 0;
         if (cpu.RepeatInstruction)
         {
             // An unfinished REP string instruction: its registers hold the progress so far; run it again next.

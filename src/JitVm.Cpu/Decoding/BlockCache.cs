@@ -31,8 +31,11 @@ public sealed class BlockCache : ICodeInvalidationSink
         cpu.Memory.Code.AddSink(this);
     }
 
-    /// <summary>The block being executed (a write into it ends it after the current instruction).</summary>
-    public DecodedBlock? Current { get; set; }
+    /// <summary>
+    /// <see cref="DecodedBlock.Id"/> of the block being executed, 0 for none (a write into it ends it after the
+    /// current instruction).
+    /// </summary>
+    public long CurrentId;
 
     public long Lookups, Misses, Decoded, InvalidatedBlocks, Flushes;
 
@@ -222,7 +225,7 @@ public sealed class BlockCache : ICodeInvalidationSink
         blocks.Remove(Key(b.Phys, b.Mode));
         int fi = FrontIndex(b.Phys);
         if (ReferenceEquals(front[fi], b)) front[fi] = null;
-        if (ReferenceEquals(Current, b)) cpu.ExitBlock = true;
+        if (CurrentId == b.Id) cpu.ExitBlock = true;
         if (b.Dependents is { } dependents)
         {
             // Translations of regions that include this block's bytes are stale too; a write into the region
@@ -231,7 +234,7 @@ public sealed class BlockCache : ICodeInvalidationSink
             {
                 if (d.Translation is not null || d.TranslatorData is not null) TranslationsDropped++;
                 d.DropTranslation();
-                if (ReferenceEquals(Current, d)) cpu.ExitBlock = true;
+                if (CurrentId == d.Id) cpu.ExitBlock = true;
             }
             b.Dependents = null;
         }
@@ -260,7 +263,7 @@ public sealed class BlockCache : ICodeInvalidationSink
         foreach (var b in blocks.Values)
         {
             b.Valid = false;
-            if (ReferenceEquals(Current, b)) cpu.ExitBlock = true;
+            if (CurrentId == b.Id) cpu.ExitBlock = true;
         }
         InvalidatedBlocks += blocks.Count;
         Flushes++;

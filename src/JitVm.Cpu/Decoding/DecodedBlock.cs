@@ -20,7 +20,16 @@ public sealed class DecodedBlock
         Cacheable = cacheable;
         Straddles = (phys & PhysicalMemory.PageMask) + (uint)byteLength > PhysicalMemory.PageSize;
         ModeTag = Straddles ? mode | BlockCache.ModeStraddles : mode;
+        Id = Interlocked.Increment(ref lastId);
     }
+
+    static long lastId;
+
+    /// <summary>
+    /// Unique in the process (never 0): what the cache records as the running block, so the dispatcher marks it with
+    /// a plain store instead of a reference store (which costs a GC write barrier on every dispatch).
+    /// </summary>
+    public readonly long Id;
 
     /// <summary>Physical address of the first byte.</summary>
     public uint Phys { get; }
