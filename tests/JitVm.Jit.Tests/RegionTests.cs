@@ -322,6 +322,20 @@ public class RegionTests
         Assert.Equal(refCpu.InstructionCount, cpu.InstructionCount);
     }
 
+    /// <summary>Sets the addresses of the program's "mov cs:[addr], bl" stores (2E 88 1E lo hi), in order, to <paramref name="targets"/>.</summary>
+    static void PatchStores(byte[] code, params int[] targets)
+    {
+        int next = 0;
+        for (int k = 0; k + 4 < code.Length && next < targets.Length; k++)
+            if (code[k] == 0x2E && code[k + 1] == 0x88 && code[k + 2] == 0x1E)
+            {
+                code[k + 3] = (byte)targets[next];
+                code[k + 4] = (byte)(targets[next] >> 8);
+                next++;
+            }
+        Assert.Equal(targets.Length, next);
+    }
+
     [Fact]
     public void APageRewrittenOverAndOverStopsBeingCompiled()
     {
@@ -348,12 +362,9 @@ public class RegionTests
             a.mov(ax, 0x77);
             a.ret();
         });
-        int imm = -1;
-        for (int k = 0; k + 3 < code.Length; k++)
-            if (code[k] == 0xB8 && code[k + 1] == 0x77 && code[k + 2] == 0x00 && code[k + 3] == 0xC3) imm = k + 1;
+        int imm = code.AsSpan().IndexOf((ReadOnlySpan<byte>)[0xB8, 0x77, 0x00, 0xC3]) + 1;
         Assert.True(imm > 0);
-        for (int k = 0; k + 4 < code.Length; k++)
-            if (code[k] == 0x2E && code[k + 1] == 0x88 && code[k + 2] == 0x1E) { code[k + 3] = (byte)imm; code[k + 4] = 0; }
+        PatchStores(code, imm);
         var (cpu, jit, reference, refCpu) = Build(code, threshold: 4);
         Assert.Equal(StopReason.Halted, jit.Run(10_000_000));
         Assert.Equal(StopReason.Halted, reference.Run(10_000_000));
@@ -396,19 +407,13 @@ public class RegionTests
             a.mov(ax, 5);
             a.ret();
         });
-        int patch = 0;
-        for (int k = 0; k + 4 < code.Length && patch < 6; k++)
-            if (code[k] == 0x2E && code[k + 1] == 0x88 && code[k + 2] == 0x1E)
-            {
-                int imm = -1;
-                for (int j = 0; j + 2 < code.Length; j++)
-                    if (code[j] == 0xB0 && code[j + 1] == 0x70 + patch && code[j + 2] == 0xC3) imm = j + 1;
-                Assert.True(imm > 0);
-                code[k + 3] = (byte)imm;
-                code[k + 4] = (byte)(imm >> 8);
-                patch++;
-            }
-        Assert.Equal(6, patch);
+        var immediates = new int[6];
+        for (int k = 0; k < 6; k++)
+        {
+            immediates[k] = code.AsSpan().IndexOf((ReadOnlySpan<byte>)[0xB0, (byte)(0x70 + k), 0xC3]) + 1;
+            Assert.True(immediates[k] > 0);
+        }
+        PatchStores(code, immediates);
         var (cpu, jit, reference, refCpu) = Build(code, threshold: 4);
         Assert.Equal(StopReason.Halted, jit.Run(10_000_000));
         Assert.Equal(StopReason.Halted, reference.Run(10_000_000));

@@ -42,13 +42,7 @@ internal static class ShiftRotate
             }
             il.Emit(OpCodes.Stloc, c);
             Value(cx, kind, bits, d, c);
-            il.Emit(OpCodes.Stloc, r);
-            if (i.HasMemory) cx.Write(i.Seg, bits / 8, off, r);
-            else
-            {
-                il.Emit(OpCodes.Ldloc, r);
-                cx.StoreReg(i.R0, bits);
-            }
+            StoreResult(cx, ref i, bits, r, off);
             cx.FlagsDead();
             return true;
         }
@@ -61,13 +55,7 @@ internal static class ShiftRotate
             cx.Const((uint)n);
             il.Emit(OpCodes.Stloc, c);
             Value(cx, kind, bits, d, c);
-            il.Emit(OpCodes.Stloc, r);
-            if (i.HasMemory) cx.Write(i.Seg, bits / 8, off, r);
-            else
-            {
-                il.Emit(OpCodes.Ldloc, r);
-                cx.StoreReg(i.R0, bits);
-            }
+            StoreResult(cx, ref i, bits, r, off);
             cx.SetFlags(kind switch { Kind.Shl => FlagOp.Shl, Kind.Shr => FlagOp.Shr, _ => FlagOp.Sar }, bits, d, c, r, n);
             return true;
         }
@@ -83,19 +71,25 @@ internal static class ShiftRotate
         }
         il.Emit(OpCodes.Ldloca, flags);
         il.Emit(OpCodes.Call, shift);
-        il.Emit(OpCodes.Stloc, r);
-        if (i.HasMemory) cx.Write(i.Seg, bits / 8, off, r);
-        else
-        {
-            il.Emit(OpCodes.Ldloc, r);
-            cx.StoreReg(i.R0, bits);
-        }
+        StoreResult(cx, ref i, bits, r, off);
         cx.CommitArithFlags(flags);
         return true;
     }
 
     static readonly MethodInfo RotateLeft = typeof(System.Numerics.BitOperations).GetMethod(nameof(System.Numerics.BitOperations.RotateLeft), [typeof(uint), typeof(int)])!;
     static readonly MethodInfo RotateRight = typeof(System.Numerics.BitOperations).GetMethod(nameof(System.Numerics.BitOperations.RotateRight), [typeof(uint), typeof(int)])!;
+
+    /// <summary>Stores the result on the stack into the r/m operand (its offset, for memory, in <paramref name="off"/>), through <paramref name="r"/>.</summary>
+    static void StoreResult(EmitContext cx, ref Insn i, int bits, LocalBuilder r, LocalBuilder off)
+    {
+        cx.IL.Emit(OpCodes.Stloc, r);
+        if (i.HasMemory) cx.Write(i.Seg, bits / 8, off, r);
+        else
+        {
+            cx.IL.Emit(OpCodes.Ldloc, r);
+            cx.StoreReg(i.R0, bits);
+        }
+    }
 
     /// <summary>Pushes <paramref name="d"/> (masked to <paramref name="bits"/>) shifted or rotated by the masked count <paramref name="c"/> (0-31), masked to the width.</summary>
     static void Value(EmitContext cx, Kind kind, int bits, LocalBuilder d, LocalBuilder c)

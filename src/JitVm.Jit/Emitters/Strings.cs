@@ -25,22 +25,12 @@ internal static class Strings
         var src = cx.Temp(0);
         var dst = cx.Temp(1);
         var v = cx.Temp(2);
-        if (kind != Kind.Stos)
-        {
-            cx.LoadReg(Processor.ESI, 32);
-            cx.Const(mask);
-            il.Emit(OpCodes.And);
-            il.Emit(OpCodes.Stloc, src);
-            cx.Read(i.Seg, bytes, src);
-        }
+        if (kind != Kind.Stos) ReadAt(cx, Processor.ESI, i.Seg, mask, bytes, src);
         else cx.LoadReg(Processor.EAX, bits);
         il.Emit(OpCodes.Stloc, v);
         if (kind != Kind.Lods)
         {
-            cx.LoadReg(Processor.EDI, 32);
-            cx.Const(mask);
-            il.Emit(OpCodes.And);
-            il.Emit(OpCodes.Stloc, dst);
+            Pointer(cx, Processor.EDI, mask, dst);
             cx.Write(SegReg.ES, bytes, dst, v);
         }
         if (kind == Kind.Lods)
@@ -65,21 +55,10 @@ internal static class Strings
         var a = cx.Temp(2);
         var b = cx.Temp(8);
         var r = cx.Temp(9);
-        if (kind == Kind.Cmps)
-        {
-            cx.LoadReg(Processor.ESI, 32);
-            cx.Const(mask);
-            il.Emit(OpCodes.And);
-            il.Emit(OpCodes.Stloc, src);
-            cx.Read(i.Seg, bytes, src);
-        }
+        if (kind == Kind.Cmps) ReadAt(cx, Processor.ESI, i.Seg, mask, bytes, src);
         else cx.LoadReg(Processor.EAX, bits);
         il.Emit(OpCodes.Stloc, a);
-        cx.LoadReg(Processor.EDI, 32);
-        cx.Const(mask);
-        il.Emit(OpCodes.And);
-        il.Emit(OpCodes.Stloc, dst);
-        cx.Read(SegReg.ES, bytes, dst);
+        ReadAt(cx, Processor.EDI, SegReg.ES, mask, bytes, dst);
         il.Emit(OpCodes.Stloc, b);
         if (kind == Kind.Cmps) Step(cx, Processor.ESI, mask, bytes);
         Step(cx, Processor.EDI, mask, bytes);
@@ -90,6 +69,22 @@ internal static class Strings
         il.Emit(OpCodes.Stloc, r);
         cx.SetFlags(FlagOp.Sub, bits, a, b, r);
         return true;
+    }
+
+    // The pointer register within the address size, into ptr.
+    static void Pointer(EmitContext cx, int reg, uint mask, LocalBuilder ptr)
+    {
+        cx.LoadReg(reg, 32);
+        cx.Const(mask);
+        cx.IL.Emit(OpCodes.And);
+        cx.IL.Emit(OpCodes.Stloc, ptr);
+    }
+
+    // Pushes the element at seg:pointer (the pointer, within the address size, left in ptr).
+    static void ReadAt(EmitContext cx, int reg, int seg, uint mask, int bytes, LocalBuilder ptr)
+    {
+        Pointer(cx, reg, mask, ptr);
+        cx.Read(seg, bytes, ptr);
     }
 
     // p = (p & ~mask) | ((p + delta) & mask), delta = DF ? -bytes : bytes.
