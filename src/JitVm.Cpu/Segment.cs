@@ -57,6 +57,15 @@ public struct Segment
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     readonly long Lim(int extra) => (long)Limit - extra;
 
+    /// <summary>The 4-byte write limit of a usable, writable (so readable) expand-up data segment of 4 GiB.</summary>
+    public const long FlatWriteLimit4 = 0xFFFFFFFCL;
+
+    /// <summary>
+    /// Base 0 and the whole 4 GiB readable and writable: an access needs no limit check and its linear address is its
+    /// offset (the translator compiles such accesses so and checks this on entry).
+    /// </summary>
+    public readonly bool IsFlat => Base == 0 && WriteLimit4 == FlatWriteLimit4;
+
     /// <summary>
     /// True when [offset, offset+size) lies inside the segment limit (expand-up or expand-down). An expand-up
     /// segment with a 4 GiB limit has no limit fault at all: an access straddling FFFFFFFFh wraps to offset 0.

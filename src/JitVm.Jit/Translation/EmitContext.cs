@@ -935,7 +935,7 @@ internal sealed class EmitContext
         IL.MarkLabel(loadRegisters);
         if (flatUsed != 0)
         {
-            // The segments the body reaches as flat must still be: base 0 and a 4 GiB writable limit.
+            // The segments the body reaches as flat must still be (Segment.IsFlat): base 0 and a 4 GiB writable limit.
             var bail = IL.DefineLabel();
             var flat = IL.DefineLabel();
             for (int s = 0; s < 6; s++)
@@ -946,7 +946,7 @@ internal sealed class EmitContext
                 IL.Emit(OpCodes.Brtrue, bail);
                 SegmentField(s, Members.SegWriteLimitOffset[3]);
                 IL.Emit(OpCodes.Ldind_I8);
-                IL.Emit(OpCodes.Ldc_I8, 0xFFFFFFFCL);
+                IL.Emit(OpCodes.Ldc_I8, Segment.FlatWriteLimit4);
                 IL.Emit(OpCodes.Bne_Un, bail);
             }
             IL.Emit(OpCodes.Br, flat);

@@ -57,19 +57,15 @@ public sealed class Translator
     }
 
     /// <summary>
-    /// The data segments (bit per SegReg) that are flat now: base 0 and the whole 4 GiB readable and writable, so an
-    /// access through them needs no limit check and its linear address is its offset.
+    /// The data segments (bit per SegReg) that are flat now (<see cref="Segment.IsFlat"/>).
     /// </summary>
-    internal static int FlatMask(Processor cpu)
+    static int FlatMask(Processor cpu)
     {
         int mask = 0;
         foreach (int s in (ReadOnlySpan<int>)[SegReg.ES, SegReg.SS, SegReg.DS, SegReg.FS, SegReg.GS])
-            if (IsFlat(ref cpu.Seg[s])) mask |= 1 << s;
+            if (cpu.Seg[s].IsFlat) mask |= 1 << s;
         return mask;
     }
-
-    // A writable data segment is readable too, so the 4-byte write limit covers both.
-    internal static bool IsFlat(ref Segment s) => s.Base == 0 && s.WriteLimit4 == 0xFFFFFFFCL;
 
     /// <summary>
     /// Whether an instruction of the region may load a segment register and go on in the method (the far
@@ -231,8 +227,7 @@ public sealed class Translator
                     bool faults = (f & FlagUse.Faults) != 0 || ((f & FlagUse.CanFault) != 0 && region.Insns[k].HasMemory);
                     bool writesAll = (f & FlagUse.WritesAll) != 0 || ((f & FlagUse.ImmShift) != 0 && (region.Insns[k].Imm & 0x1F) != 0);
                     bool reads = faults || (f & FlagUse.Reads) != 0 || (live && !writesAll && (f & FlagUse.Merges) != 0);
-                    bool kills = writesAll;
-                    live = reads || (live && !kills);
+                    live = reads || (live && !writesAll);
                 }
                 if (live && !liveIn[m])
                 {
