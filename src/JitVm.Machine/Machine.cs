@@ -358,9 +358,10 @@ public sealed partial class Machine
         string? message = null;
         while (true)
         {
-            // In deterministic mode a slice ends exactly at the next timer deadline, so device events happen at
-            // the same instruction on every run and in every engine.
-            long budget = config.Clock == ClockMode.Deterministic ? Clock.InstructionsUntilNextDeadline(SliceInstructions) : SliceInstructions;
+            // A slice ends exactly at the next timer deadline (in guest time, which both clock modes derive from the
+            // instruction count), so device events happen at the same instruction in every engine, and the timer
+            // interrupt is never late however long the host takes.
+            long budget = Clock.InstructionsUntilNextDeadline(SliceInstructions);
             if (config.MaxInstructions is { } max)
             {
                 long left = max - (Cpu.InstructionCount - start);
@@ -386,6 +387,7 @@ public sealed partial class Machine
                 break;
             }
             Debugger?.AfterSlice(stop);
+            Clock.Pace();
             Clock.RunDue();
             Serial.Poll();
             Serial2.Poll();

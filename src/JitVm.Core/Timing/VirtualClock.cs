@@ -9,7 +9,13 @@ public enum ClockMode
     /// inputs give the same execution on every run and host, which the tests rely on.
     /// </summary>
     Deterministic,
-    /// <summary>Guest time follows the host's monotonic clock (what interactive use wants).</summary>
+    /// <summary>
+    /// Guest time follows the host's monotonic clock over any stretch longer than a few milliseconds, but advances
+    /// with retired instructions in between (QEMU's <c>-icount shift=auto</c>): the time per instruction is steered
+    /// after every slice so guest time converges on host time, and a halted CPU sleeps until host time reaches its
+    /// next deadline. A host stall (a .NET JIT compile, a GC pause, the scheduler) is therefore invisible to the
+    /// guest's calibration loops, which see the PIT and the TSC advance evenly with the code they run.
+    /// </summary>
     Realtime,
 }
 
@@ -22,23 +28,60 @@ public enum ClockMode
 public sealed class VirtualClock
 {
     readonly Func<long> instructions;
+    readonly Func<long> hostNanoseconds;
     readonly long periodNs;
-    readonly System.Diagnostics.Stopwatch host = new();
     readonly List<DeviceTimer> timers = new();
     long skippedNs, instructionBase;
 
+    // Realtime pacing: Now = anchorNs + (instructions - anchorInstructions) × nsPerInstruction. Host time minus
+    // hostBase is where guest time should be; the window measures the instruction rate while the CPU runs.
+    double nsPerInstruction;
+    long anchorNs, anchorInstructions, hostBase, windowInstructions, windowHost;
+
+    /// <summary>Realtime: the shortest stretch of running over which the instruction rate is measured.</summary>
+    public const long PacingWindowNs = 2_000_000;
+    /// <summary>Realtime: guest time this far ahead of the host re-measures the period before the window is over.</summary>
+    public const long MaxLeadNs = 1_000_000;
+    const long MinWindowInstructions = 1000;
+    /// <summary>Realtime: a lag or lead of this much host time is worked off over about this long again.</summary>
+    public const long PacingHorizonNs = 100_000_000;
+    /// <summary>Realtime: guest time never lags further behind the host than this; more (the machine was paused, the
+    /// host stalled for long) is forgotten rather than caught up.</summary>
+    public const long MaxLagNs = 500_000_000;
+    const double MinNsPerInstruction = 0.01, MaxNsPerInstruction = 10_000;
+
     /// <param name="instructions">The CPU's retired-instruction counter.</param>
-    /// <param name="mode">Deterministic or host time.</param>
-    /// <param name="instructionsPerSecond">In deterministic mode, the guest instruction rate time assumes.</param>
-    public VirtualClock(Func<long> instructions, ClockMode mode = ClockMode.Deterministic, long instructionsPerSecond = DefaultInstructionsPerSecond)
+    /// <param name="mode">Deterministic or host-paced time.</param>
+    /// <param name="instructionsPerSecond">In deterministic mode, the guest instruction rate time assumes (and the
+    /// rate a realtime clock starts from).</param>
+    /// <param name="hostNanoseconds">Realtime: the host's monotonic clock in nanoseconds (default: the stopwatch).</param>
+    public VirtualClock(Func<long> instructions, ClockMode mode = ClockMode.Deterministic, long instructionsPerSecond = DefaultInstructionsPerSecond,
+        Func<long>? hostNanoseconds = null)
     {
         if (instructionsPerSecond is < 1_000_000 or > 1_000_000_000)
             throw new ArgumentOutOfRangeException(nameof(instructionsPerSecond), "between 1 and 1000 million instructions per second");
         this.instructions = instructions;
+        this.hostNanoseconds = hostNanoseconds ?? StopwatchNanoseconds;
         Mode = mode;
         periodNs = 1_000_000_000 / instructionsPerSecond;
-        instructionBase = instructions();
-        host.Start();
+        Restart();
+    }
+
+    static readonly double StopwatchNsPerTick = 1e9 / System.Diagnostics.Stopwatch.Frequency;
+    static long StopwatchNanoseconds() => (long)(System.Diagnostics.Stopwatch.GetTimestamp() * StopwatchNsPerTick);
+
+    /// <summary>Time zero at the current instruction count and host time, at the starting rate.</summary>
+    void Restart()
+    {
+        long i = instructions();
+        instructionBase = i;
+        skippedNs = 0;
+        nsPerInstruction = periodNs;
+        anchorNs = 0;
+        anchorInstructions = i;
+        hostBase = hostNanoseconds();
+        windowInstructions = i;
+        windowHost = hostBase;
     }
 
     /// <summary>The default deterministic rate: 100 million instructions per guest second (10 ns each).</summary>
@@ -52,7 +95,77 @@ public sealed class VirtualClock
     /// <summary>Guest time now, in nanoseconds since power-on.</summary>
     public long Now => Mode == ClockMode.Deterministic
         ? (instructions() - instructionBase) * periodNs + skippedNs
-        : host.Elapsed.Ticks * 100 + skippedNs;
+        : PacedAt(instructions());
+
+    long PacedAt(long count) => anchorNs + (long)((count - anchorInstructions) * nsPerInstruction);
+
+    /// <summary>Realtime: guest nanoseconds per instruction at present (the deterministic period in deterministic mode).</summary>
+    public double NanosecondsPerInstruction => Mode == ClockMode.Deterministic ? periodNs : nsPerInstruction;
+
+    /// <summary>Where guest time should be by the host clock (realtime).</summary>
+    long HostTarget() => hostNanoseconds() - hostBase;
+
+    /// <summary>Realtime: guest time continues from <paramref name="ns"/> at instruction <paramref name="count"/>.</summary>
+    void Reanchor(long count, long ns)
+    {
+        anchorInstructions = count;
+        anchorNs = ns;
+    }
+
+    /// <summary>
+    /// Realtime: steers the time per instruction after a slice of running, so guest time converges on host time.
+    /// The host ran some number of instructions per nanosecond since the measuring window began; the new period is
+    /// what makes guest time keep pace at that rate, scaled by up to 2 (or down to ¼) to work off the present lag
+    /// (or lead) over about <see cref="PacingHorizonNs"/>. The period is re-measured when the window has lasted
+    /// <see cref="PacingWindowNs"/> of host time, or at once when guest time has run ahead of the host and the
+    /// window so far says the period is too long. It at most doubles per window: a window with a host stall in it
+    /// (few instructions in much host time) must not send guest time racing ahead when the code runs fast again.
+    /// Guest time stays continuous; a lag beyond <see cref="MaxLagNs"/> is forgotten. Nothing in deterministic mode.
+    /// </summary>
+    public void Pace()
+    {
+        if (Mode == ClockMode.Deterministic) return;
+        long count = instructions(), host = hostNanoseconds();
+        long now = PacedAt(count);
+        long lag = ForgetLagBeyondLimit(host - hostBase - now);
+        long ran = count - windowInstructions, took = host - windowHost;
+        bool full = took >= PacingWindowNs;
+        if (!full && !(lag < -MaxLeadNs && ran >= MinWindowInstructions)) return;
+        if (ran <= 0)
+        {
+            windowHost = host;
+            return;
+        }
+        double factor = Math.Clamp(1 + (double)lag / PacingHorizonNs, 0.25, 2);
+        double period = Math.Min(factor * took / ran, nsPerInstruction * 2);
+        if (!full && period >= nsPerInstruction) return;
+        windowInstructions = count;
+        windowHost = host;
+        Reanchor(count, now);
+        nsPerInstruction = Math.Clamp(period, MinNsPerInstruction, MaxNsPerInstruction);
+    }
+
+    /// <summary>Realtime: moves the host reference so guest time lags it by at most <see cref="MaxLagNs"/>; returns the lag left.</summary>
+    long ForgetLagBeyondLimit(long lag)
+    {
+        if (lag <= MaxLagNs) return lag;
+        hostBase += lag - MaxLagNs;
+        return MaxLagNs;
+    }
+
+    /// <summary>
+    /// Realtime: the CPU is idle; guest time moves up to host time, but not past <paramref name="limit"/>, and the
+    /// idle stretch does not count towards the instruction rate.
+    /// </summary>
+    void CatchUpWhileIdle(long limit)
+    {
+        long count = instructions(), host = hostNanoseconds();
+        ForgetLagBeyondLimit(host - hostBase - PacedAt(count));
+        long target = Math.Min(host - hostBase, limit);
+        if (target > PacedAt(count)) Reanchor(count, target);
+        windowInstructions = count;
+        windowHost = host;
+    }
 
     /// <summary>A new, disarmed timer that calls <paramref name="expired"/> with its deadline when it fires.</summary>
     public DeviceTimer CreateTimer(Action<long> expired)
@@ -74,15 +187,19 @@ public sealed class VirtualClock
         }
     }
 
-    /// <summary>Instructions the CPU may run before the next deadline (deterministic mode; at least 1).</summary>
+    /// <summary>Instructions the CPU may run before the next deadline (at least 1, at most <paramref name="cap"/>).</summary>
     public long InstructionsUntilNextDeadline(long cap)
     {
         long next = NextDeadline;
         if (next == long.MaxValue) return cap;
         long ns = next - Now;
         if (ns <= 0) return 1;
-        long n = (ns + periodNs - 1) / periodNs;
-        return Math.Clamp(n, 1, cap);
+        if (Mode == ClockMode.Realtime)
+        {
+            double n = Math.Ceiling(ns / nsPerInstruction);
+            return n >= cap ? cap : Math.Max(1, (long)n);
+        }
+        return Math.Clamp((ns + periodNs - 1) / periodNs, 1, cap);
     }
 
     /// <summary>Fires every timer whose deadline has passed, earliest first; returns how many fired.</summary>
@@ -108,26 +225,26 @@ public sealed class VirtualClock
 
     /// <summary>
     /// The CPU is halted and only a timer can wake it: moves guest time to the next deadline (deterministic mode),
-    /// or reports how long to sleep on the host (realtime). Returns false when no timer is armed.
+    /// or (realtime) moves it up to host time but not past the deadline and reports how long to sleep on the host
+    /// before asking again (at most 10 ms). Returns false when no timer is armed (realtime time still catches up).
     /// </summary>
     public bool SkipToNextDeadline(out TimeSpan hostWait)
     {
         hostWait = TimeSpan.Zero;
         long next = NextDeadline;
+        if (Mode == ClockMode.Realtime) CatchUpWhileIdle(next);
         if (next == long.MaxValue) return false;
         long ns = next - Now;
         if (ns <= 0) return true;
         if (Mode == ClockMode.Deterministic) skippedNs += ns;
-        else hostWait = TimeSpan.FromTicks(Math.Min(ns / 100, TimeSpan.TicksPerMillisecond * 10));
+        else hostWait = TimeSpan.FromTicks(Math.Clamp((next - HostTarget() + 99) / 100, 1, TimeSpan.TicksPerMillisecond * 10));
         return true;
     }
 
     /// <summary>Power-on: time restarts at zero and every timer is disarmed.</summary>
     public void Reset()
     {
-        instructionBase = instructions();
-        skippedNs = 0;
-        host.Restart();
+        Restart();
         foreach (var t in timers) t.Deadline = long.MaxValue;
     }
 
@@ -147,8 +264,8 @@ public sealed class VirtualClock
         w.WriteInt64(periodNs);
         w.WriteInt64(Now);
         w.WriteInt64(instructions());
-        w.WriteInt64(instructionBase);
-        w.WriteInt64(skippedNs);
+        w.WriteInt64(Mode == ClockMode.Deterministic ? instructionBase : anchorInstructions);
+        w.WriteInt64(Mode == ClockMode.Deterministic ? skippedNs : anchorNs);
         w.WriteInt32(timers.Count);
         foreach (var t in timers) w.WriteInt64(t.Deadline);
         w.EndSection();
@@ -182,9 +299,13 @@ public sealed class VirtualClock
         }
         else
         {
+            // Re-anchored: the saved time at the saved count, then this clock's own way on from there.
             instructionBase = count;
-            host.Restart();
             skippedNs = now;
+            Reanchor(count, now);
+            hostBase = hostNanoseconds() - now;
+            windowInstructions = count;
+            windowHost = hostNanoseconds();
         }
         for (int i = 0; i < n; i++) timers[i].Deadline = deadlines[i];
     }
