@@ -91,9 +91,12 @@ public class LinuxBootTests(ITestOutputHelper output)
         Assert.Contains("Linux (none) 6.1.0", log);                      // uname -a
         Assert.Contains("GenuineIntel", log);                              // /proc/cpuinfo
         Assert.Contains("fpu\t\t: yes", log);
+        Assert.Contains("tsc: Fast TSC calibration using PIT", log);           // the PIT and the TSC agree
+        Assert.Contains("clocksource: Switched to clocksource tsc\r\n", log);         // not tsc-early only
         Assert.Contains("\nok\r\n", log);
         foreach (string bad in new[] { "Oops", "BUG:", "WARNING:", "Call Trace", "Kernel panic", "invalid opcode", "general protection",
-                     "Broken PMU", "Failed to access perfctr", "ACPI Error", "ACPI BIOS Error", "mce: Unable" })
+                     "Broken PMU", "Failed to access perfctr", "ACPI Error", "ACPI BIOS Error", "mce: Unable",
+                     "calibration failed", "Unable to calibrate", "unstable", "Unstable clock" })
             Assert.DoesNotContain(bad, log);
         Assert.Contains("reboot: Power down", log);
         Assert.Equal(ExitReason.PowerOff, result.Reason);
