@@ -98,8 +98,8 @@ public sealed unsafe partial class Interpreter : IExecutionEngine
         // (e.g. on a fetch from an unusable address) still returns to the caller.
         long turns = 0;
         stopped = false;
-        // The translated block that ran last (null once anything else happened) and how it left (0 fall-through,
-        // 1 taken, 2 indirect): the successor link to follow or make.
+        // The block that ran last, translated or interpreted whole (null once anything else happened), and how it
+        // left (0 fall-through, 1 taken, 2 indirect): the successor link to follow or make.
         DecodedBlock? previous = null;
         int previousStatus = 0;
         bool tail = false;
@@ -205,7 +205,15 @@ public sealed unsafe partial class Interpreter : IExecutionEngine
                 if (stopped) return StopReason.Exception;
                 continue;
             }
-            if (!Execute(block, block.Insns.Length) && stopped) return StopReason.Exception;
+            // An interpreted block links to where it went too (slot 0 when it fell through, 1 otherwise): the next
+            // dispatch follows the link (which checks address, mode and TLB generation) instead of a lookup.
+            uint fallThrough = cpu.Eip + (uint)block.ByteLength;
+            if (Execute(block, block.Insns.Length))
+            {
+                previous = block;
+                previousStatus = cpu.Eip == fallThrough ? 0 : 1;
+            }
+            else if (stopped) return StopReason.Exception;
         }
         if (cpu.Shutdown) return StopReason.Shutdown;
         resumeAfterBudget = true;

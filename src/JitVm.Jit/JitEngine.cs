@@ -44,6 +44,9 @@ public sealed class JitEngine : IExecutionEngine, IBlockTranslator, ICodeInvalid
         job => Volatile.Read(ref job.Entry.ExecutionCount),
         job => ReferenceEquals(job.Entry.TranslatorData, job));
     readonly ConcurrentQueue<(TranslationJob Job, TranslatedBlock? Block, Exception? Error)> finished = new();
+    /// <summary>The worker queued a result since the guest thread last drained <see cref="finished"/> (a flag is one
+    /// load on every dispatch of an untranslated block; asking the queue is a dozen).</summary>
+    int finishedWaiting;
     int workerRunning;
 
     public JitEngine(Processor cpu, int threshold = DefaultThreshold, bool background = false)
@@ -89,7 +92,7 @@ public sealed class JitEngine : IExecutionEngine, IBlockTranslator, ICodeInvalid
 
     public StopReason Run(long budget)
     {
-        if (Background && !finished.IsEmpty) InstallFinished();
+        if (Volatile.Read(ref finishedWaiting) != 0) InstallFinished();
         return interpreter.Run(budget);
     }
 
@@ -135,7 +138,7 @@ public sealed class JitEngine : IExecutionEngine, IBlockTranslator, ICodeInvalid
 
     public TranslatedCode? Translate(DecodedBlock block)
     {
-        if (Background && !finished.IsEmpty) InstallFinished();
+        if (Volatile.Read(ref finishedWaiting) != 0) InstallFinished();
         if (block.ExecutionCount < Threshold || !block.Cacheable) return null;
         if (block.TranslatorData is TranslationJob) return null;                  // being compiled
         if (pageWrites.Count > 0 && Thrashing(block.Phys >> PhysicalMemory.PageShift))
@@ -183,6 +186,7 @@ public sealed class JitEngine : IExecutionEngine, IBlockTranslator, ICodeInvalid
                 {
                     finished.Enqueue((job, null, e));
                 }
+                Volatile.Write(ref finishedWaiting, 1);
             }
             Volatile.Write(ref workerRunning, 0);
             // A job added between the last take and the flag: pick it up unless another worker has.
@@ -192,6 +196,7 @@ public sealed class JitEngine : IExecutionEngine, IBlockTranslator, ICodeInvalid
 
     void InstallFinished()
     {
+        Interlocked.Exchange(ref finishedWaiting, 0);          // a full fence before draining: a result queued after it sets it again
         while (finished.TryDequeue(out var f))
         {
             var entry = f.Job.Entry;

@@ -77,9 +77,9 @@ public sealed class DecodedBlock
     }
 
     /// <summary>
-    /// Successor links of a translated block, one per exit status (0 fall-through, 1 taken direct branch,
-    /// 2 indirect: the last target seen): the block its translation continued at, for which linear address (CS base
-    /// + EIP) and <see cref="Processor.TlbGeneration"/>. The dispatcher follows a link instead of looking the next
+    /// Successor links of a block, one per exit status (0 fall-through, 1 taken direct branch, 2 indirect: the last
+    /// target seen; an interpreted block uses 0 when it fell through and 1 otherwise): the block its run continued at,
+    /// for which linear address (CS base + EIP) and <see cref="Processor.TlbGeneration"/>. The dispatcher follows a link instead of looking the next
     /// block up while the link's block is still valid and the linear address, mode and TLB generation are the same
     /// (see <see cref="Interpreter"/>); never set to a block that straddles a page.
     /// </summary>
@@ -101,7 +101,7 @@ public sealed class DecodedBlock
     public int EndOffset => ByteLength;
 }
 
-/// <summary>Where a translated block's exit led last time (see <see cref="DecodedBlock.Links"/>).</summary>
+/// <summary>Where a block's exit led last time (see <see cref="DecodedBlock.Links"/>).</summary>
 public struct SuccessorLink
 {
     public DecodedBlock? Block;
