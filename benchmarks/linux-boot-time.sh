@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Time from start to the Linux guest's shell prompt: jitvm on the JIT (auto) and on the interpreter, and
-# qemu-system-i386 (TCG), on the same kernel and initramfs (tools/fetch-guest.sh), N runs each (default 5),
-# printing every run and the median per runner. The moment measured is when the guest's /init prints its banner
-# ("JitVm guest: ...") on the serial console, right before it starts the shell; the runner is then stopped.
+# qemu-system-i386 (TCG), on the same kernel and initramfs (tools/fetch-guest.sh), N runs each (default 5, taken in
+# round robin), printing every run, the median per runner and each runner's ratio to QEMU. The moment measured is
+# when the guest's /init prints its banner ("JitVm guest: ...") on the serial console, right before it starts the
+# shell; the runner is then stopped.
 #
 #   benchmarks/linux-boot-time.sh [--runs N] [--runners "auto interp qemu"] [--memory 256M] [--timeout SECONDS]
 set -euo pipefail
@@ -56,19 +57,30 @@ time_one() {
 
 median() { sort -n | awk '{ a[NR] = $1 } END { if (NR == 0) print "-"; else if (NR % 2) print a[(NR + 1) / 2]; else printf "%.3f\n", (a[NR / 2] + a[NR / 2 + 1]) / 2 }'; }
 
-declare -A medians
+# Round robin (run 1 of every runner, then run 2, ...): the host's speed drifts over minutes, and runs of one runner
+# taken back to back would see a different host from the others'.
+declare -A medians times
+active=""
 for r in $runners; do
     if [[ $r == qemu ]] && ! command -v qemu-system-i386 >/dev/null; then
         echo "$r: qemu-system-i386 is not installed (Debian package qemu-system-x86)"; continue
     fi
-    times=()
-    for ((i = 1; i <= runs; i++)); do
+    active="$active $r"
+done
+for ((i = 1; i <= runs; i++)); do
+    for r in $active; do
         t=$(time_one "$(command_for "$r")")
         printf '%-7s run %d: %s s\n' "$r" "$i" "$t"
-        [[ $t != timeout ]] && times+=("$t")
+        [[ $t != timeout ]] && times[$r]="${times[$r]:-} $t"
     done
-    medians[$r]=$(printf '%s\n' "${times[@]}" | median)
 done
+for r in $active; do medians[$r]=$(printf '%s\n' ${times[$r]:-} | median); done
 echo
 printf '%-7s %s\n' runner "median seconds to the shell"
 for r in $runners; do printf '%-7s %s\n' "$r" "${medians[$r]:--}"; done
+if [[ -n ${medians[qemu]:-} && ${medians[qemu]} != - ]]; then
+    for r in $active; do
+        [[ $r == qemu || ${medians[$r]:--} == - ]] && continue
+        awk -v a="${medians[$r]}" -v q="${medians[qemu]}" -v r="$r" 'BEGIN { printf "%s / qemu: %.2fx\n", r, a / q }'
+    done
+fi
