@@ -31,12 +31,13 @@ public sealed class VirtualClock
     readonly Func<long> hostNanoseconds;
     readonly long periodNs;
     readonly List<DeviceTimer> timers = new();
-    long skippedNs, instructionBase;
 
-    // Realtime pacing: Now = anchorNs + (instructions - anchorInstructions) × nsPerInstruction. Host time minus
-    // hostBase is where guest time should be; the window measures the instruction rate while the CPU runs.
+    // Now = anchorNs + (instructions - anchorInstructions) × the period: periodNs in deterministic mode (a halt moves
+    // anchorNs on), the steered nsPerInstruction in realtime. Realtime: host time minus hostBase is where guest time
+    // should be; the window measures the instruction rate while the CPU runs.
+    long anchorNs, anchorInstructions;
     double nsPerInstruction;
-    long anchorNs, anchorInstructions, hostBase, windowInstructions, windowHost;
+    long hostBase, windowInstructions, windowHost;
 
     /// <summary>Realtime: the shortest stretch of running over which the instruction rate is measured.</summary>
     public const long PacingWindowNs = 2_000_000;
@@ -74,11 +75,8 @@ public sealed class VirtualClock
     void Restart()
     {
         long i = instructions();
-        instructionBase = i;
-        skippedNs = 0;
+        Reanchor(i, 0);
         nsPerInstruction = periodNs;
-        anchorNs = 0;
-        anchorInstructions = i;
         hostBase = hostNanoseconds();
         windowInstructions = i;
         windowHost = hostBase;
@@ -94,7 +92,7 @@ public sealed class VirtualClock
 
     /// <summary>Guest time now, in nanoseconds since power-on.</summary>
     public long Now => Mode == ClockMode.Deterministic
-        ? (instructions() - instructionBase) * periodNs + skippedNs
+        ? anchorNs + (instructions() - anchorInstructions) * periodNs
         : PacedAt(instructions());
 
     long PacedAt(long count) => anchorNs + (long)((count - anchorInstructions) * nsPerInstruction);
@@ -105,7 +103,7 @@ public sealed class VirtualClock
     /// <summary>Where guest time should be by the host clock (realtime).</summary>
     long HostTarget() => hostNanoseconds() - hostBase;
 
-    /// <summary>Realtime: guest time continues from <paramref name="ns"/> at instruction <paramref name="count"/>.</summary>
+    /// <summary>Guest time continues from <paramref name="ns"/> at instruction <paramref name="count"/>.</summary>
     void Reanchor(long count, long ns)
     {
         anchorInstructions = count;
@@ -236,7 +234,7 @@ public sealed class VirtualClock
         if (next == long.MaxValue) return false;
         long ns = next - Now;
         if (ns <= 0) return true;
-        if (Mode == ClockMode.Deterministic) skippedNs += ns;
+        if (Mode == ClockMode.Deterministic) anchorNs += ns;
         else hostWait = TimeSpan.FromTicks(Math.Clamp((next - HostTarget() + 99) / 100, 1, TimeSpan.TicksPerMillisecond * 10));
         return true;
     }
@@ -254,7 +252,7 @@ public sealed class VirtualClock
 
     /// <summary>
     /// Writes section "CLK ": the mode, the instruction period, guest time now, the instruction count it was read at,
-    /// the deterministic time base, and every timer's deadline in creation order (devices create their timers when
+    /// the time base (the anchor: an instruction count and the guest time at it), and every timer's deadline in creation order (devices create their timers when
     /// they are built, so a machine built the same way has the same timers in the same order).
     /// </summary>
     public void SaveState(State.StateWriter w)
@@ -264,8 +262,8 @@ public sealed class VirtualClock
         w.WriteInt64(periodNs);
         w.WriteInt64(Now);
         w.WriteInt64(instructions());
-        w.WriteInt64(Mode == ClockMode.Deterministic ? instructionBase : anchorInstructions);
-        w.WriteInt64(Mode == ClockMode.Deterministic ? skippedNs : anchorNs);
+        w.WriteInt64(anchorInstructions);
+        w.WriteInt64(anchorNs);
         w.WriteInt32(timers.Count);
         foreach (var t in timers) w.WriteInt64(t.Deadline);
         w.EndSection();
@@ -285,23 +283,17 @@ public sealed class VirtualClock
         // Any time values load (the arithmetic on them cannot fail); what a clock in use can hold must load again.
         long now = r.ReadInt64("now");
         long count = r.ReadInt64("instruction count");
-        long savedBase = r.ReadInt64("instruction base");
-        long savedSkipped = r.ReadInt64("skipped time");
+        long savedAnchor = r.ReadInt64("instruction base");
+        long savedAnchorNs = r.ReadInt64("skipped time");
         int n = r.ReadInt32("timer count", 0, 4096);
         if (n != timers.Count) throw r.Invalid("timer count", $"the snapshot has {n} device timers, this machine {timers.Count} (different devices?)");
         var deadlines = new long[n];
         for (int i = 0; i < n; i++) deadlines[i] = r.ReadInt64("timer deadline " + i);
         r.EndSection();
-        if (mode == Mode && period == periodNs && mode == ClockMode.Deterministic)
-        {
-            instructionBase = savedBase;
-            skippedNs = savedSkipped;
-        }
+        if (mode == Mode && period == periodNs && mode == ClockMode.Deterministic) Reanchor(savedAnchor, savedAnchorNs);
         else
         {
             // Re-anchored: the saved time at the saved count, then this clock's own way on from there.
-            instructionBase = count;
-            skippedNs = now;
             Reanchor(count, now);
             hostBase = hostNanoseconds() - now;
             windowInstructions = count;
