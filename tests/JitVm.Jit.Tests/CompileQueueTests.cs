@@ -25,13 +25,69 @@ public class CompileQueueTests
         q.Add(cold);
         q.Add(warm);
         q.Add(loop);
+        // Nothing ran since they were queued: the entry that ran most in all goes first.
         Assert.Equal("loop", q.TakeHottest(0)!.Name);
-        // Heat read at the take, not at the add: the cold job warmed up while it waited.
-        cold.Heat = 1_000;
-        Assert.Equal("cold", q.TakeHottest(0)!.Name);
         Assert.Equal("warm", q.TakeHottest(0)!.Name);
+        Assert.Equal("cold", q.TakeHottest(0)!.Name);
         Assert.True(q.IsEmpty);
         Assert.Null(q.TakeHottest(0));
+    }
+
+    [Fact]
+    public void CodeRunningNowGoesBeforeCodeThatWasBusyOnce()
+    {
+        var q = NewQueue();
+        var early = new Job("early", 1_000_000);        // an init loop that ran a million times, then never again
+        var now = new Job("now", 200);
+        q.Add(early);
+        q.Add(now);
+        now.Heat += 5_000;                               // runs while it waits
+        Assert.Equal("now", q.TakeHottest(0)!.Name);
+        Assert.Equal("early", q.TakeHottest(0)!.Name);
+    }
+
+    [Fact]
+    public void HeatIsReadAgainAtEachRanking()
+    {
+        var q = NewQueue();
+        var jobs = Enumerable.Range(0, 20).Select(i => new Job($"j{i}", 1000 + i)).ToArray();
+        foreach (var j in jobs) q.Add(j);
+        Assert.Equal("j19", q.TakeHottest(0)!.Name);
+        // j0 starts running: the jobs of the ranking already made are taken first, then j0 heads the next one.
+        jobs[0].Heat += 10_000;
+        var next = Enumerable.Range(0, CompileQueue<Job>.RankEvery).Select(_ => q.TakeHottest(0)!.Name).ToArray();
+        var expected = Enumerable.Range(0, CompileQueue<Job>.RankEvery - 1).Select(i => $"j{18 - i}").Append("j0").ToArray();
+        Assert.Equal(expected, next);
+        // Having been looked at, j0's count is its new base: the others (unchanged) follow by their totals.
+        Assert.Equal("j11", q.TakeHottest(0)!.Name);
+        Assert.Equal(20 - 2 - CompileQueue<Job>.RankEvery, q.Count);
+    }
+
+    [Fact]
+    public async Task JobsAddedWhileTheWorkerTakesAreEachTakenOnce()
+    {
+        var q = NewQueue();
+        var rng = new Random(7);
+        var jobs = Enumerable.Range(0, 20_000).Select(i => new Job($"j{i}", rng.Next(1_000_000)) { Wanted = i % 7 != 0 }).ToArray();
+        var taken = new List<Job>();
+        var adder = Task.Run(() =>
+        {
+            foreach (var j in jobs)
+            {
+                q.Add(j);
+                Interlocked.Add(ref jobs[rng.Next(jobs.Length)].Heat, 3);   // the guest keeps running blocks
+            }
+        });
+        var taker = Task.Run(() =>
+        {
+            while (!adder.IsCompleted || !q.IsEmpty)
+                if (q.TakeHottest(1) is { } j) taken.Add(j);
+        });
+        await Task.WhenAll(adder, taker);
+        Assert.All(taken, j => Assert.True(j.Wanted));
+        Assert.Equal(taken.Count, taken.Distinct().Count());
+        Assert.Equal(jobs.Count(j => j.Wanted), taken.Count);
+        Assert.Equal(0, q.Count);
     }
 
     [Fact]
