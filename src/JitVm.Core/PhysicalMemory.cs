@@ -95,7 +95,7 @@ public sealed class PhysicalMemory
             mmio[page] = null;
             shadowWrite[page] = -1;
         }
-        MapChanged?.Invoke();
+        OnMapChanged();
     }
 
     /// <summary>
@@ -114,7 +114,7 @@ public sealed class PhysicalMemory
             shadowWrite[p] = -1;
         }
         Code.InvalidateAll();
-        MapChanged?.Invoke();
+        OnMapChanged();
     }
 
     /// <summary>
@@ -142,7 +142,7 @@ public sealed class PhysicalMemory
         }
         if (!changed) return;
         Code.InvalidateAll();
-        MapChanged?.Invoke();
+        OnMapChanged();
     }
 
     /// <summary>Offset into <see cref="Backing"/> of the page holding <paramref name="phys"/>, or -1 when unmapped.</summary>
@@ -157,6 +157,30 @@ public sealed class PhysicalMemory
     }
 
     public bool IsRam(uint phys) => pageKind[phys >> PageShift] == KindRam;
+
+    /// <summary>
+    /// The end of the run of plain RAM that starts at <paramref name="from"/> (page aligned): every page below it
+    /// is RAM, with its bytes at the same offset in <see cref="Backing"/> as its physical address. Translated code
+    /// compiled with paging off reads [from, end) straight from the backing; a change of the map (which raises
+    /// <see cref="MapChanged"/>, dropping every translation) recomputes it.
+    /// </summary>
+    public uint RamRunEnd(uint from)
+    {
+        if (ramRunFrom == from && ramRunEnd != 0) return ramRunEnd;
+        uint p = from >> PageShift;
+        while (p < RamSize >> PageShift && pageKind[p] == KindRam && pageOffset[p] == (int)(p << PageShift)) p++;
+        ramRunFrom = from;
+        ramRunEnd = Math.Max(p << PageShift, from);
+        return ramRunEnd;
+    }
+
+    uint ramRunFrom, ramRunEnd;
+
+    void OnMapChanged()
+    {
+        ramRunEnd = 0;
+        MapChanged?.Invoke();
+    }
 
     /// <summary>
     /// Called the first time each unmapped page (no RAM, ROM or device) is read or written (with whether it was a
@@ -460,7 +484,7 @@ public sealed class PhysicalMemory
             }
         }
         Code.InvalidateAll();
-        MapChanged?.Invoke();
+        OnMapChanged();
     }
 
     /// <summary>A host array offset for <paramref name="pages"/> consecutive pages: -1, or page aligned and inside the array.</summary>

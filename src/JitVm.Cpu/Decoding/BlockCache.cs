@@ -45,6 +45,7 @@ public sealed class BlockCache : ICodeInvalidationSink
     /// The mode bits that change how bytes decode or execute, and the privilege class (user or supervisor) that
     /// decides which TLB fetches and explicit accesses use.
     /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public static uint ModeKey(Processor cpu)
     {
         if ((cpu.Cr0 & Processor.Cr0PE) == 0) return 0;

@@ -62,10 +62,15 @@ internal sealed class EmitContext
     /// <summary>Segments assumed flat (see TranslationJob.FlatSegments), and those an access used that way (checked on entry).</summary>
     readonly int flatSegments;
     int flatUsed;
+    /// <summary>Reads below this linear address (from TranslationJob.DirectReadStart) load RAM directly (0: none do), and whether one did (checked on entry).</summary>
+    readonly uint directReadEnd;
+    bool directUsed;
 
-    public EmitContext(ILGenerator il, Region region, bool[] flagsLiveIn, bool[] singleEdge, bool stack32, byte[] backing, int flatSegments = 0)
+    public EmitContext(ILGenerator il, Region region, bool[] flagsLiveIn, bool[] singleEdge, bool stack32, byte[] backing, int flatSegments = 0, uint directReadEnd = 0)
     {
         this.flatSegments = flatSegments;
+        // Never beyond the array (the end comes from the memory map, which only maps RAM pages inside it).
+        this.directReadEnd = directReadEnd <= backing.Length && directReadEnd > TranslationJob.DirectReadStart + 4 ? directReadEnd : 0;
         IL = il;
         Region = region;
         Block = region.Entry;
@@ -456,8 +461,12 @@ internal sealed class EmitContext
         var done = IL.DefineLabel();
         var result = Temp(6);
         LimitCheck(seg, bytes, offset, write: false, slow);
-        TlbCheck(bytes, Members.TlbReadTagOffset, slow);
-        HostAddress(bytes, slow);
+        if (directReadEnd != 0) DirectAddress(bytes, slow);
+        else
+        {
+            TlbCheck(bytes, Members.TlbReadTagOffset, slow);
+            HostAddress(bytes, slow);
+        }
         switch (bytes)
         {
             case 1: IL.Emit(OpCodes.Ldind_U1); break;
@@ -623,6 +632,24 @@ internal sealed class EmitContext
         IL.Emit(OpCodes.Conv_I);
         IL.Emit(OpCodes.Ldloc, index);
         IL.Emit(OpCodes.Conv_U);                               // checked non-negative above
+        IL.Emit(OpCodes.Add);
+    }
+
+    // &backing[lin] when the access lies inside [DirectReadStart, directReadEnd) (paging off: linear = physical, and
+    // RAM there sits at its own address in the array); otherwise the slow path. One subtraction and one unsigned
+    // compare cover both bounds: below the start the difference wraps to a large value.
+    void DirectAddress(int bytes, Label slow)
+    {
+        directUsed = true;
+        IL.Emit(OpCodes.Ldloc, lin);
+        Const(TranslationJob.DirectReadStart);
+        IL.Emit(OpCodes.Sub);
+        Const(directReadEnd - TranslationJob.DirectReadStart - (uint)bytes);
+        IL.Emit(OpCodes.Bgt_Un, slow);
+        IL.Emit(OpCodes.Ldc_I8, backingAddress);
+        IL.Emit(OpCodes.Conv_I);
+        IL.Emit(OpCodes.Ldloc, lin);
+        IL.Emit(OpCodes.Conv_U);
         IL.Emit(OpCodes.Add);
     }
 
@@ -933,11 +960,11 @@ internal sealed class EmitContext
             IL.Emit(OpCodes.Ret);
         }
         IL.MarkLabel(loadRegisters);
-        if (flatUsed != 0)
+        if (flatUsed != 0 || directUsed)
         {
-            // The segments the body reaches as flat must still be (Segment.IsFlat): base 0 and a 4 GiB writable limit.
             var bail = IL.DefineLabel();
-            var flat = IL.DefineLabel();
+            var holds = IL.DefineLabel();
+            // The segments the body reaches as flat must still be (Segment.IsFlat): base 0 and a 4 GiB writable limit.
             for (int s = 0; s < 6; s++)
             {
                 if ((flatUsed & (1 << s)) == 0) continue;
@@ -949,11 +976,24 @@ internal sealed class EmitContext
                 IL.Emit(OpCodes.Ldc_I8, Segment.FlatWriteLimit4);
                 IL.Emit(OpCodes.Bne_Un, bail);
             }
-            IL.Emit(OpCodes.Br, flat);
+            if (directUsed)
+            {
+                // Direct reads need linear = physical: paging still off and the A20 gate still open.
+                Cpu();
+                IL.Emit(OpCodes.Ldfld, Members.Cr0);
+                Const(Processor.Cr0PG);
+                IL.Emit(OpCodes.And);
+                IL.Emit(OpCodes.Brtrue, bail);
+                Cpu();
+                IL.Emit(OpCodes.Call, Members.GetPhysicalAddressMask);
+                IL.Emit(OpCodes.Ldc_I4_M1);
+                IL.Emit(OpCodes.Bne_Un, bail);
+            }
+            IL.Emit(OpCodes.Br, holds);
             IL.MarkLabel(bail);
             IL.Emit(OpCodes.Ldc_I4, TranslatedExit.Bail);
             IL.Emit(OpCodes.Ret);
-            IL.MarkLabel(flat);
+            IL.MarkLabel(holds);
         }
         LoadRegisters(usedRegs);
         if (flagsLiveIn[0]) LoadDynamicFlags();

@@ -23,6 +23,8 @@ internal static class Members
     public static readonly FieldInfo RunLimit = Field(typeof(Processor), nameof(Processor.RunLimit));
     public static readonly FieldInfo FaultPending = Field(typeof(Processor), nameof(Processor.FaultPending));
     public static readonly FieldInfo ExitBlock = Field(typeof(Processor), nameof(Processor.ExitBlock));
+    public static readonly FieldInfo Cr0 = Field(typeof(Processor), nameof(Processor.Cr0));
+    public static readonly MethodInfo GetPhysicalAddressMask = typeof(Processor).GetProperty(nameof(Processor.PhysicalAddressMask))!.GetMethod!;
     public static readonly MethodInfo GetTlb = typeof(Processor).GetProperty(nameof(Processor.Tlb))!.GetMethod!;
 
     public static readonly FieldInfo SegBase = Field(typeof(Segment), nameof(Segment.Base));

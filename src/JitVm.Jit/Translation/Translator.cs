@@ -1,6 +1,7 @@
 using System.Diagnostics;
 using System.Reflection.Emit;
 using Iced.Intel;
+using JitVm.Core;
 using JitVm.Cpu;
 using JitVm.Cpu.Decoding;
 
@@ -53,7 +54,22 @@ public sealed class Translator
         return new TranslationJob(region, cpu.Stack32, cpu.Model.Is286, cpu.Backing, Stopwatch.GetElapsedTime(start))
         {
             FlatSegments = WritesSegment(region) ? 0 : FlatMask(cpu),
+            DirectReadEnd = block.Phys >= TranslationJob.DirectReadStart ? DirectReads(cpu) : 0,
         };
+    }
+
+    /// <summary>
+    /// Where reads may bypass the TLB: with paging off and the A20 gate open, a linear address is the physical one,
+    /// so an access inside the RAM above 1 MiB (<see cref="TranslationJob.DirectReadStart"/> to the end returned) is
+    /// a plain load from guest RAM. 0 when that does not hold now. Writes keep the TLB path, which is what keeps
+    /// code pages from being written unseen. Only code above 1 MiB gets direct reads (a read outside the range takes
+    /// the helper, not the TLB): code below it (firmware, boot loaders, real-mode programs) mostly reads below it.
+    /// </summary>
+    static uint DirectReads(Processor cpu)
+    {
+        if (cpu.PagingEnabled || cpu.PhysicalAddressMask != uint.MaxValue || !ReferenceEquals(cpu.Backing, cpu.Memory.Backing)) return 0;
+        uint end = cpu.Memory.RamRunEnd(TranslationJob.DirectReadStart);
+        return end >= TranslationJob.DirectReadStart + PhysicalMemory.PageSize ? end : 0;
     }
 
     /// <summary>
@@ -117,7 +133,7 @@ public sealed class Translator
             entries[k] = e;
         }
         bool[] flagsNeeded = FlagLiveness(entries, region, out bool[] liveIn, out bool[] singleEdge);
-        var cx = new EmitContext(il, region, liveIn, singleEdge, job.Stack32, job.Backing, job.FlatSegments);
+        var cx = new EmitContext(il, region, liveIn, singleEdge, job.Stack32, job.Backing, job.FlatSegments, job.DirectReadEnd);
 
         cx.EmitPrologue();
         int inline = 0;
@@ -259,6 +275,15 @@ public sealed class TranslationJob
     /// them skip the limit check and the base, and the method checks on entry that those it uses are still flat.
     /// </summary>
     public int FlatSegments { get; init; }
+
+    /// <summary>
+    /// Reads of linear addresses in [<see cref="DirectReadStart"/>, this) load guest RAM directly (paging was off and
+    /// the A20 gate open when the region was gathered; the method checks both on entry). 0: every read uses the TLB.
+    /// </summary>
+    public uint DirectReadEnd { get; init; }
+
+    /// <summary>Below 1 MiB lie the VGA window, ROMs and shadow RAM: reads there keep the TLB path.</summary>
+    public const uint DirectReadStart = 0x100000;
 
     /// <summary>The stack segment was 32-bit (the method checks it on entry).</summary>
     public bool Stack32 { get; }
