@@ -247,6 +247,45 @@ public class RegionTests
     }
 
     [Fact]
+    public void ABlockRunOnlyOnceStaysOutOfTheRegion()
+    {
+        // The INC DX block runs on the first pass only; the loop's other two blocks run 300 times each.
+        var code = Pair.Assemble(16, 0, a =>
+        {
+            var top = a.CreateLabel();
+            var skip = a.CreateLabel();
+            a.mov(cx, 300);
+            a.xor(bx, bx);
+            a.xor(dx, dx);
+            a.Label(ref top);
+            a.cmp(cx, 300);
+            a.jne(skip);
+            a.inc(dx);
+            a.Label(ref skip);
+            a.inc(bx);
+            a.dec(cx);
+            a.jnz(top);
+            a.hlt();
+        });
+        // At a threshold of 32 a member must have run 32 / MemberRunDivisor = 2 times.
+        Assert.Equal(2, 32 / JitEngine.MemberRunDivisor);
+        var (cpu, jit, reference, refCpu) = Build(code, threshold: 32);
+        Assert.Equal(StopReason.Halted, jit.Run(1_000_000));
+        Assert.Equal(StopReason.Halted, reference.Run(1_000_000));
+        Assert.Equal(300u, cpu.Ebx & 0xFFFF);
+        Assert.Equal(1u, cpu.Edx & 0xFFFF);
+        Assert.Equal(refCpu.InstructionCount, cpu.InstructionCount);
+        var stats = jit.GetStatistics();
+        Assert.Equal(1, stats.BlocksCompiled);
+        Assert.Equal(2, stats.BlocksTranslated);            // the compare and the counter; not the INC
+        // With every decoded block taken in (a threshold below the divisor), the INC's block is a member too.
+        var (cpu2, jit2, _, _) = Build(code, threshold: 8);
+        Assert.Equal(StopReason.Halted, jit2.Run(1_000_000));
+        Assert.Equal(1u, cpu2.Edx & 0xFFFF);
+        Assert.True(jit2.GetStatistics().BlocksTranslated > 2);
+    }
+
+    [Fact]
     public void TheBudgetStillEndsALoopInsideATranslation()
     {
         var (cpu, jit, _, _) = Build(ThreeBlockLoop());

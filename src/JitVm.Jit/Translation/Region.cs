@@ -102,9 +102,11 @@ internal sealed class Region
     /// <summary>
     /// Gathers the region entered at <paramref name="entry"/> (the block at the processor's current CS:EIP).
     /// <paramref name="successors"/> gives the byte offsets, relative to a block's first instruction, that its
-    /// last instruction can continue at by a direct transfer of the code's own operand size.
+    /// last instruction can continue at by a direct transfer of the code's own operand size. Blocks the dispatcher
+    /// has run fewer than <paramref name="minMemberRuns"/> times stay out (an error path taken once costs RyuJIT as
+    /// much as a loop body; when it runs, the method leaves to it).
     /// </summary>
-    public static Region Gather(DecodedBlock entry, Processor cpu, BlockCache cache, Func<DecodedBlock, IEnumerable<long>> successors, Func<DecodedBlock, bool> endsInCall)
+    public static Region Gather(DecodedBlock entry, Processor cpu, BlockCache cache, Func<DecodedBlock, IEnumerable<long>> successors, Func<DecodedBlock, bool> endsInCall, long minMemberRuns = 0)
     {
         if (entry.Straddles || !entry.Valid) return Single(entry, successors);
         var r = new Region();
@@ -130,6 +132,7 @@ internal sealed class Region
                 if (eip < 0 || eip > eipMask) continue;
                 var b = cache.Find((uint)phys, entry.Mode, (uint)eip);
                 if (b is null || b.Straddles || b.Insns.Length == 0) continue;
+                if (b.ExecutionCount < minMemberRuns) continue;
                 if (instructions + b.Insns.Length > MaxInstructions) continue;
                 instructions += b.Insns.Length;
                 r.Add(b, (int)off);

@@ -44,13 +44,13 @@ public sealed class Translator
     /// The part of a translation that reads the processor and the block cache (so it runs on the thread that runs
     /// the guest): gathering the region and the facts the code is compiled for.
     /// </summary>
-    public TranslationJob Prepare(DecodedBlock block, Processor cpu, BlockCache? cache = null)
+    public TranslationJob Prepare(DecodedBlock block, Processor cpu, BlockCache? cache = null, long minMemberRuns = 0)
     {
         long start = Stopwatch.GetTimestamp();
         Members.Layout(cpu);
         var region = cache is null
             ? Region.Single(block, Emitters.ControlFlow.Successors)
-            : Region.Gather(block, cpu, cache, Emitters.ControlFlow.Successors, Emitters.ControlFlow.EndsInCall);
+            : Region.Gather(block, cpu, cache, Emitters.ControlFlow.Successors, Emitters.ControlFlow.EndsInCall, minMemberRuns);
         return new TranslationJob(region, cpu.Stack32, cpu.Model.Is286, cpu.Backing, Stopwatch.GetElapsedTime(start))
         {
             FlatSegments = WritesSegment(region) ? 0 : FlatMask(cpu),
