@@ -105,13 +105,7 @@ public class DirectReadTests
                 m.Poke(Pt2 + p * 4, BitConverter.GetBytes((Ram + (p << 12)) | 7));
             }
             m.Poke(Pt + (Data >> 12) * 4, BitConverter.GetBytes(Moved | 7));
-            const ushort code = Segment.AttrPresent | Segment.AttrS | Segment.AttrCode | Segment.AttrWritable | Segment.AttrDb | Segment.AttrG;
-            const ushort data = Segment.AttrPresent | Segment.AttrS | Segment.AttrWritable | Segment.AttrDb | Segment.AttrG;
-            c.WriteCr0(c.Cr0 | Processor.Cr0PE);
-            c.LoadRealModeSegmentFull(SegReg.CS, 0x08, 0, 0xFFFFFFFF, code);
-            foreach (int sr in new[] { SegReg.DS, SegReg.ES, SegReg.SS }) c.LoadRealModeSegmentFull(sr, 0x10, 0, 0xFFFFFFFF, data);
-            c.Esp = 0x7000;
-            c.Eip = 0x1000;
+            Pair.FlatProtectedMode(c, eip: 0x1000, esp: 0x7000);
             c.A20Enabled = true;
             c.Io.Register(0x92, 1, new A20Port(c));
         });

@@ -65,4 +65,20 @@ internal static class Pair
         cpu.Eip = 0;
         mem.Poke(0x10000, [.. code, 0xF4]);
     }
+
+    /// <summary>
+    /// Flat 32-bit protected mode at <paramref name="eip"/> with the stack at <paramref name="esp"/>: CS (selector 08h)
+    /// and DS, ES, SS (10h) with base 0 and a 4 GiB limit, loaded as a GDT would give them; CR0.PE set, paging as it was
+    /// (set CR3 and CR0.PG before or after).
+    /// </summary>
+    public static void FlatProtectedMode(Processor cpu, uint eip, uint esp)
+    {
+        const ushort code = Segment.AttrPresent | Segment.AttrS | Segment.AttrCode | Segment.AttrWritable | Segment.AttrDb | Segment.AttrG;
+        const ushort data = Segment.AttrPresent | Segment.AttrS | Segment.AttrWritable | Segment.AttrDb | Segment.AttrG;
+        cpu.WriteCr0(cpu.Cr0 | Processor.Cr0PE);
+        cpu.LoadRealModeSegmentFull(SegReg.CS, 0x08, 0, 0xFFFFFFFF, code);
+        foreach (int sr in new[] { SegReg.DS, SegReg.ES, SegReg.SS }) cpu.LoadRealModeSegmentFull(sr, 0x10, 0, 0xFFFFFFFF, data);
+        cpu.Esp = esp;
+        cpu.Eip = eip;
+    }
 }

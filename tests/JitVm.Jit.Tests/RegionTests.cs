@@ -219,14 +219,9 @@ public class RegionTests
             for (uint p = 0; p < 256; p++) mem.Poke(PtLow + p * 4, BitConverter.GetBytes((p << 12) | 7));
             mem.Poke(PtHigh, BitConverter.GetBytes(LoopFrame | 7));
             mem.Poke(Pte401, BitConverter.GetBytes(FrameA | 7));
-            const ushort code = Segment.AttrPresent | Segment.AttrS | Segment.AttrCode | Segment.AttrWritable | Segment.AttrDb | Segment.AttrG;
-            const ushort data = Segment.AttrPresent | Segment.AttrS | Segment.AttrWritable | Segment.AttrDb | Segment.AttrG;
             cpu.Cr3 = Pd;
             cpu.WriteCr0(cpu.Cr0 | Processor.Cr0PE | Processor.Cr0PG);
-            cpu.LoadRealModeSegmentFull(SegReg.CS, 0x08, 0, 0xFFFFFFFF, code);
-            foreach (int sr in new[] { SegReg.DS, SegReg.ES, SegReg.SS }) cpu.LoadRealModeSegmentFull(sr, 0x10, 0, 0xFFFFFFFF, data);
-            cpu.Esp = 0x7000;
-            cpu.Eip = 0x400000;
+            Pair.FlatProtectedMode(cpu, eip: 0x400000, esp: 0x7000);
         }
         var side = Pair.Side(CpuModel.Pentium, 1 << 20, jit: false);
         var mem = new Core.PhysicalMemory(1 << 20);
