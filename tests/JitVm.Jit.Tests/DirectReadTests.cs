@@ -71,13 +71,6 @@ public class DirectReadTests
         a.ret();
     });
 
-    /// <summary>Port 92h's A20 bit, as the chipset wires it.</summary>
-    sealed class A20Port(Processor cpu) : Core.IIoDevice
-    {
-        public uint In(ushort port, int size) => cpu.A20Enabled ? 2u : 0u;
-        public void Out(ushort port, int size, uint value) => cpu.A20Enabled = (value & 2) != 0;
-    }
-
     [Fact]
     public void TranslatedReadsFollowPagingAndTheA20GateOnceTheyChange()
     {
@@ -107,7 +100,7 @@ public class DirectReadTests
             m.Poke(Pt + (Data >> 12) * 4, BitConverter.GetBytes(Moved | 7));
             Pair.FlatProtectedMode(c, eip: 0x1000, esp: 0x7000);
             c.A20Enabled = true;
-            c.Io.Register(0x92, 1, new A20Port(c));
+            c.Io.Register(Devices.SystemControlPortA.Port, 1, new Devices.SystemControlPortA(c));
         });
         Assert.Null(lockstep.Run(200_000));
         var cpu = lockstep.Candidate.Cpu;

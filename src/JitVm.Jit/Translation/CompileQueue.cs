@@ -20,12 +20,8 @@ internal sealed class CompileQueue<T>(Func<T, long> heat, Func<T, bool> wanted) 
     /// <summary>Takes between two rankings of the whole queue (and jobs kept from one ranking).</summary>
     public const int RankEvery = 8;
 
-    struct Pending(T job, long seen)
-    {
-        public readonly T Job = job;
-        /// <summary>The entry's execution count when the queue last looked at it.</summary>
-        public long Seen = seen;
-    }
+    /// <summary>A waiting job and its entry's execution count when the queue last looked at it.</summary>
+    readonly record struct Pending(T Job, long Seen);
 
     // Guest thread → worker, under the lock.
     List<Pending> added = new();
@@ -112,46 +108,31 @@ internal sealed class CompileQueue<T>(Func<T, long> heat, Func<T, bool> wanted) 
             }
         }
 
-        Span<long> bestScore = stackalloc long[RankEvery];
-        Span<long> bestTotal = stackalloc long[RankEvery];
-        Span<int> bestIndex = stackalloc int[RankEvery];
-        int n = 0;
-        for (int i = pool.Count - 1; i >= 0; i--)
+        // One pass: drop the unwanted (compacting the pool in place), score the rest by their executions since the last
+        // look, and keep the best RankEvery in a short list sorted by score, then total.
+        Span<(long Score, long Total, int Index)> best = stackalloc (long, long, int)[RankEvery];
+        int n = 0, kept = 0;
+        for (int i = 0; i < pool.Count; i++)
         {
             var p = pool[i];
-            if (!wanted(p.Job))
-            {
-                pool[i] = pool[^1];
-                pool.RemoveAt(pool.Count - 1);
-                // The entry moved into slot i may be one already ranked (indices above i): follow it.
-                for (int k = 0; k < n; k++)
-                    if (bestIndex[k] == pool.Count) bestIndex[k] = i;
-                continue;
-            }
+            if (!wanted(p.Job)) continue;                  // dropped meanwhile: its block was overwritten or evicted
             long total = heat(p.Job);
-            long score = total - p.Seen;
-            pool[i] = new Pending(p.Job, total);
-            // Insertion into the short best list (descending by score, then by total).
+            var candidate = (Score: total - p.Seen, Total: total, Index: kept);
+            pool[kept++] = new Pending(p.Job, total);
             int at = n;
-            while (at > 0 && (score > bestScore[at - 1] || score == bestScore[at - 1] && total > bestTotal[at - 1])) at--;
-            if (at >= RankEvery) continue;
-            int last = Math.Min(n, RankEvery - 1);
-            for (int k = last; k > at; k--)
-            {
-                bestScore[k] = bestScore[k - 1];
-                bestTotal[k] = bestTotal[k - 1];
-                bestIndex[k] = bestIndex[k - 1];
-            }
-            bestScore[at] = score;
-            bestTotal[at] = total;
-            bestIndex[at] = i;
+            while (at > 0 && (candidate.Score, candidate.Total).CompareTo((best[at - 1].Score, best[at - 1].Total)) > 0) at--;
+            if (at == RankEvery) continue;
             if (n < RankEvery) n++;
+            best[at..(n - 1)].CopyTo(best[(at + 1)..n]);
+            best[at] = candidate;
         }
+        pool.RemoveRange(kept, pool.Count - kept);
 
-        for (int k = 0; k < n; k++) ranked[k] = pool[bestIndex[k]];
+        for (int k = 0; k < n; k++) ranked[k] = pool[best[k].Index];
         rankedCount = n;
-        // Remove the ranked ones from the pool, highest index first so the swaps do not move another ranked one.
-        Span<int> order = bestIndex[..n];
+        // Take the ranked ones out of the pool, highest index first so a swap never moves another ranked one.
+        Span<int> order = stackalloc int[n];
+        for (int k = 0; k < n; k++) order[k] = best[k].Index;
         order.Sort();
         for (int k = n - 1; k >= 0; k--)
         {

@@ -54,7 +54,7 @@ public sealed class Translator
         return new TranslationJob(region, cpu.Stack32, cpu.Model.Is286, cpu.Backing, Stopwatch.GetElapsedTime(start))
         {
             FlatSegments = WritesSegment(region) ? 0 : FlatMask(cpu),
-            DirectReadEnd = block.Phys >= TranslationJob.DirectReadStart ? DirectReads(cpu) : 0,
+            DirectReadEnd = DirectReads(block, cpu),
         };
     }
 
@@ -65,9 +65,9 @@ public sealed class Translator
     /// code pages from being written unseen. Only code above 1 MiB gets direct reads (a read outside the range takes
     /// the helper, not the TLB): code below it (firmware, boot loaders, real-mode programs) mostly reads below it.
     /// </summary>
-    static uint DirectReads(Processor cpu)
+    static uint DirectReads(DecodedBlock entry, Processor cpu)
     {
-        if (cpu.PagingEnabled || cpu.PhysicalAddressMask != uint.MaxValue || !ReferenceEquals(cpu.Backing, cpu.Memory.Backing)) return 0;
+        if (entry.Phys < TranslationJob.DirectReadStart || cpu.PagingEnabled || cpu.PhysicalAddressMask != uint.MaxValue || !ReferenceEquals(cpu.Backing, cpu.Memory.Backing)) return 0;
         uint end = cpu.Memory.RamRunEnd(TranslationJob.DirectReadStart);
         return end >= TranslationJob.DirectReadStart + PhysicalMemory.PageSize ? end : 0;
     }
