@@ -3,7 +3,14 @@ using Microsoft.Diagnostics.Runtime;
 namespace JitVm.CacheInspector;
 
 /// <summary>Something about the target that stops the inspection (printed as one line, exit code 2).</summary>
-public sealed class InspectionException(string message) : Exception(message);
+/// <param name="transient">
+/// The process was stopped at a moment the runtime's state cannot be read whole (inside a garbage collection, or
+/// with a thread halfway into a suspension); attaching again a moment later reads it.
+/// </param>
+public sealed class InspectionException(string message, bool transient = false) : Exception(message)
+{
+    public bool Transient { get; } = transient;
+}
 
 /// <summary>
 /// Reads the JIT's translation cache out of a jitvm process through ClrMD. Everything is found by type and field
@@ -45,7 +52,12 @@ public static class CacheAnalysis
         ArgumentOutOfRangeException.ThrowIfNegative(paths);
         var heap = runtime.Heap;
         if (!heap.CanWalkHeap)
-            throw new InspectionException("the managed heap cannot be walked (the process stopped inside a garbage collection); try again");
+            throw new InspectionException("the managed heap cannot be walked (the process stopped inside a garbage collection); try again", transient: true);
+        if (UnwalkableThread(runtime) is { } thread)
+            throw new InspectionException(
+                $"managed thread {thread.ManagedThreadId} (os {thread.OSThreadId}) was stopped where its stack cannot be unwound, so the objects " +
+                "only its frames hold would look like garbage (it was inside a signal handler, e.g. while the runtime suspended it); try again",
+                transient: true);
         if (!runtime.EnumerateModules().Any(m => m.GetTypeByName(ProcessorType) is not null))
             throw new InspectionException($"no JitVm types in the process ({ProcessorType} is not loaded): not a jitvm process?");
 
@@ -106,6 +118,17 @@ public static class CacheAnalysis
                 .Take(top).ToList(),
         };
     }
+
+    /// <summary>
+    /// A thread in cooperative mode (running managed code) whose stack walk finds no managed method. Its frames are
+    /// roots: without them the objects only its locals hold (the running machine, its interpreter and engine) would
+    /// be counted as garbage. This happens when the process is stopped while such a thread sits in a signal handler,
+    /// as when the runtime's suspension for a collection has interrupted it; the unwinder cannot step out of the
+    /// handler's frame. Threads in preemptive mode are walked from their last transition frame and are readable.
+    /// </summary>
+    static ClrThread? UnwalkableThread(ClrRuntime runtime) =>
+        runtime.Threads.FirstOrDefault(t => t.IsAlive && t.GCMode == GCMode.Cooperative
+                                             && !t.EnumerateStackTrace().Any(f => f.Method is not null));
 
     /// <summary>The CLR's version; where ClrMD could not read it, the shared framework directory it was loaded from (e.g. 10.0.12).</summary>
     static string VersionOf(ClrInfo clr) =>

@@ -88,6 +88,32 @@ public sealed class InspectionTarget : IDisposable
         return new InspectionTarget(target, $"process {pid}");
     }
 
+    /// <summary>
+    /// Attaches to process <paramref name="pid"/>, reads it with <paramref name="read"/> and detaches. Where the
+    /// process was stopped at a moment that cannot be read (a <see cref="InspectionException.Transient"/> failure),
+    /// it is let run for a moment and read again, up to <paramref name="attempts"/> times.
+    /// </summary>
+    public static T Read<T>(int pid, Func<InspectionTarget, T> read, int attempts = 10)
+    {
+        ArgumentOutOfRangeException.ThrowIfLessThan(attempts, 1);
+        for (int attempt = 1; ; attempt++)
+        {
+            try
+            {
+                using var target = Attach(pid);
+                return read(target);
+            }
+            catch (InspectionException e) when (e.Transient && attempt < attempts)
+            {
+                Thread.Sleep(20 * attempt);
+            }
+            catch (InspectionException e) when (e.Transient)
+            {
+                throw new InspectionException($"{e.Message} (gave up after {attempts} attempts)", transient: true);
+            }
+        }
+    }
+
     /// <summary>Opens a core dump (<c>dotnet-dump collect</c>, <c>createdump</c>) or a Windows minidump.</summary>
     public static InspectionTarget Open(string dump)
     {

@@ -55,18 +55,19 @@ public static class Program
         if (pid.HasValue == (dump is not null)) return Fail("give either --pid N or --dump FILE");
         if (top < 0 || types < 0 || paths < 0) return Fail("--top, --types and --paths must not be negative");
         var sw = Stopwatch.StartNew();
-        CacheReport report;
-        string source;
-        using (var target = pid is { } p ? InspectionTarget.Attach(p) : InspectionTarget.Open(dump!))
-        {
-            source = target.Description;
-            report = CacheAnalysis.Analyze(target.Runtime, top, types, paths);
-        }
+        (string Source, CacheReport Report) Read(InspectionTarget t) => (t.Description, CacheAnalysis.Analyze(t.Runtime, top, types, paths));
+        (string source, CacheReport report) = pid is { } p ? InspectionTarget.Read(p, Read) : ReadDump(dump!, Read);
         if (json)
             Console.WriteLine(JsonSerializer.Serialize(report, JsonOptions));
         else
             ReportWriter.Write(Console.Out, report, source, sw.Elapsed);
         return 0;
+    }
+
+    static T ReadDump<T>(string dump, Func<InspectionTarget, T> read)
+    {
+        using var target = InspectionTarget.Open(dump);
+        return read(target);
     }
 
     static readonly JsonSerializerOptions JsonOptions = new() { WriteIndented = true, PropertyNamingPolicy = JsonNamingPolicy.CamelCase };
