@@ -423,9 +423,12 @@ public sealed partial class Machine
                     if (config.MaxSeconds is { } limit && sw.Elapsed.TotalSeconds >= limit) { reason = ExitReason.Timeout; break; }
                     continue;
                 }
+                // The slice's device polls (a byte moved from the host into the UART, say) raised the interrupt line
+                // after the CPU halted: the next slice takes the interrupt.
+                if (interruptible && Cpu.IrqLine) continue;
                 // No timer armed, but host input can still raise an interrupt: poll for it (the next slice's
                 // Serial.Poll and the keyboard deliver it) in steps of a millisecond.
-                if (interruptible && config.WaitForInput)
+                if (interruptible && config.WaitForInput?.Invoke() == true)
                 {
                     Thread.Sleep(1);
                     if (config.MaxSeconds is { } limit && sw.Elapsed.TotalSeconds >= limit) { reason = ExitReason.Timeout; break; }

@@ -25,11 +25,12 @@ public sealed record MachineConfig
     /// <summary>HLT with interrupts disabled ends the run (otherwise the machine sits halted until a limit).</summary>
     public bool ExitOnHalt { get; init; } = true;
     /// <summary>
-    /// Someone can still send the guest input (a terminal on the serial port or the keyboard, a monitor): HLT with
-    /// interrupts enabled and no timer armed (an idle Linux stops its tick) waits for that input, as QEMU does,
-    /// instead of ending the run.
+    /// Whether someone can still send the guest input (a terminal on the serial port or the keyboard, a monitor, a
+    /// pipe that has not ended). While it returns true, HLT with interrupts enabled and no timer armed (an idle Linux
+    /// stops its tick) waits for that input, as QEMU does, instead of ending the run. Null: nobody can. Asked on the
+    /// VM thread, once per millisecond of idleness.
     /// </summary>
-    public bool WaitForInput { get; init; }
+    public Func<bool>? WaitForInput { get; init; }
     /// <summary>A triple fault or a guest-requested reset stops the machine instead of resetting it (QEMU's -no-reboot).</summary>
     public bool NoReboot { get; init; } = true;
     /// <summary>Wall-clock limit for <see cref="Machine.Run"/> (null: none).</summary>

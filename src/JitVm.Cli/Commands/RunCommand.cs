@@ -172,6 +172,17 @@ internal static class RunCommand
             // Full-system runs (firmware or a kernel) get a P6 unless --cpu says otherwise; the built-in demo ROM keeps
             // the Pentium its expected output was written for.
             var cpuModel = r.GetResult(cpu) is { Implicit: false } || (romImage is null && kernelImage is null) ? r.GetValue(cpu)! : CpuModel.P6;
+            // --serial stdio takes stdin for COM1 (unless the text display reads the keyboard from it); created below,
+            // once the machine's UART exists.
+            Terminal.SerialConsole? serialIn = null;
+            bool stdioSerial = r.GetValue(serial) == "stdio" && r.GetValue(display) != "text";
+            // Who can still wake an idle guest with input: a terminal on COM1 or the text display and a monitor for as
+            // long as the run lasts; piped stdin on COM1 until it ends (a script may write its commands at any time).
+            Func<bool>? waitForInput =
+                (!Console.IsInputRedirected && (r.GetValue(serial) == "stdio" || r.GetValue(display) == "text"))
+                || r.GetValue(monitor) is not null || r.GetValue(qmp) is not null ? () => true
+                : stdioSerial ? () => serialIn is not { InputEnded: true }
+                : null;
             Machine.Machine machine;
             try
             {
@@ -185,9 +196,7 @@ internal static class RunCommand
                     Serial2 = serial2Sink,
                     Kernel = kernelImage,
                     ExitOnHalt = r.GetValue(exitOnHalt) ?? (romImage is null || kernelImage is not null),
-                    // A terminal on COM1 or the text display, or a monitor, can still wake an idle guest.
-                    WaitForInput = (!Console.IsInputRedirected && (r.GetValue(serial) == "stdio" || r.GetValue(display) == "text"))
-                        || r.GetValue(monitor) is not null || r.GetValue(qmp) is not null,
+                    WaitForInput = waitForInput,
                     NoReboot = r.GetValue(noReboot),
                     MaxSeconds = r.GetValue(maxSeconds),
                     MaxInstructions = r.GetValue(maxInstructions),
@@ -253,9 +262,7 @@ internal static class RunCommand
                 machine.SliceEnded += console.Update;
                 Console.Out.Write("\x1b[2J");
             }
-            // --serial stdio takes stdin for COM1 too (unless the text display reads the keyboard from it).
-            Terminal.SerialConsole? serialIn = null;
-            if (r.GetValue(serial) == "stdio" && !text)
+            if (stdioSerial)
             {
                 serialIn = new Terminal.SerialConsole(machine.Serial.Receive, machine.RequestStop, Console.Error,
                     interactive: !Console.IsInputRedirected);

@@ -20,6 +20,11 @@ internal sealed class SerialConsole : IDisposable
     string? savedTerminal;
     bool escaped;
 
+    volatile bool inputEnded;
+
+    /// <summary>stdin has ended (end of file, or closed under us): nothing more will come from the host.</summary>
+    public bool InputEnded => inputEnded;
+
     /// <summary>The monitor <c>Ctrl-A c</c> switches to (null: there is none, the key is ignored).</summary>
     public MonitorConsole? Monitor { get; set; }
 
@@ -54,6 +59,7 @@ internal sealed class SerialConsole : IDisposable
                     for (int i = 0; i < n; i++) Feed(buffer[i]);
             }
             catch (IOException) { }                       // stdin closed under us: nothing more to send
+            inputEnded = true;
         }) { IsBackground = true, Name = "jitvm-serial-in" }.Start();
     }
 
