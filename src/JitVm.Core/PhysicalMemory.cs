@@ -33,7 +33,16 @@ public sealed class PhysicalMemory
     /// <summary>Per page: the device behind an MMIO page.</summary>
     readonly IMmioHandler?[] mmio = new IMmioHandler?[PageCount];
     byte[] backing;
+    /// <summary>Bytes of <see cref="backing"/> in use: RAM, then each ROM image mapped so far.</summary>
     int used;
+    /// <summary>Spare room behind RAM (and behind the ROMs after a reallocation) for ROM images: a 256 KiB BIOS mapped twice, a VGA BIOS, option ROMs.</summary>
+    const int RomReserve = 1 << 20;
+
+    /// <summary>
+    /// The most RAM a machine can have: RAM and the ROMs share one host array, and a .NET array holds less than
+    /// 2 GiB (<see cref="Array.MaxLength"/>); 2 MiB below that leaves the ROMs their room.
+    /// </summary>
+    public const uint MaxRamBytes = (2u << 30) - (2u << 20);
 
     /// <summary>Tracks which bytes of RAM hold decoded code; consulted on every slow-path write.</summary>
     public CodePageTracker Code { get; }
@@ -43,11 +52,14 @@ public sealed class PhysicalMemory
 
     public PhysicalMemory(uint ramBytes)
     {
-        if (ramBytes < PageSize || ramBytes > 3u << 30)
-            throw new ArgumentOutOfRangeException(nameof(ramBytes), "RAM size must be between 4 KiB and 3 GiB");
+        if (ramBytes < PageSize || ramBytes > MaxRamBytes)
+            throw new ArgumentOutOfRangeException(nameof(ramBytes), $"RAM size must be between 4 KiB and {MaxRamBytes >> 20} MiB");
         RamSize = (ramBytes + PageMask) & ~PageMask;
-        // Pinned (allocated on the pinned object heap): translated code addresses it by a fixed host address.
-        backing = GC.AllocateArray<byte>((int)RamSize, pinned: true);
+        // Pinned (allocated on the pinned object heap): translated code addresses it by a fixed host address. Room
+        // for the usual ROMs is reserved behind RAM (pages never written are never touched, so it costs nothing):
+        // mapping them then neither reallocates nor copies a RAM's worth of bytes, which at 256 MiB cost a boot
+        // about half a second of page faults.
+        backing = GC.AllocateArray<byte>((int)RamSize + RomReserve, pinned: true);
         used = (int)RamSize;
         Array.Fill(pageOffset, -1);
         Array.Fill(romOffset, -1);
@@ -64,8 +76,9 @@ public sealed class PhysicalMemory
     public uint RamSize { get; }
 
     /// <summary>
-    /// The host array behind every mapped page. Indices come from <see cref="HostOffset"/>. It is pinned, so its
-    /// address is stable for as long as it is the backing; mapping a ROM replaces it (and raises <see cref="MapChanged"/>).
+    /// The host array behind every mapped page. Indices come from <see cref="HostOffset"/>; bytes past the mapped
+    /// ones are spare room for ROMs. It is pinned, so its address is stable for as long as it is the backing; mapping
+    /// a ROM that does not fit in the spare room replaces it (and raises <see cref="MapChanged"/>).
     /// </summary>
     public byte[] Backing => backing;
 
@@ -81,9 +94,13 @@ public sealed class PhysicalMemory
         if ((ulong)physBase + ((ulong)pages << PageShift) > 1UL << 32)
             throw new ArgumentException("ROM does not fit below 4 GiB", nameof(image));
         int start = used;
-        var grown = GC.AllocateArray<byte>(used + (pages << PageShift), pinned: true);
-        backing.AsSpan(0, used).CopyTo(grown);
-        backing = grown;
+        if ((long)used + (pages << PageShift) > backing.Length)
+        {
+            if ((long)used + (pages << PageShift) + RomReserve > Array.MaxLength) throw new ArgumentException("ROM images exceed the host array", nameof(image));
+            var grown = GC.AllocateArray<byte>(used + (pages << PageShift) + RomReserve, pinned: true);
+            backing.AsSpan(0, used).CopyTo(grown);
+            backing = grown;
+        }
         used += pages << PageShift;
         image.CopyTo(backing.AsSpan(start));
         for (int i = 0; i < pages; i++)

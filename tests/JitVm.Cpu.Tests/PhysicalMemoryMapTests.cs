@@ -91,4 +91,42 @@ public class UnmappedAccessTests
         mem.Write8(0x400001, 1);
         Assert.Equal([(0x200000u, false), (0x300000u, false), (0x400000u, true)], reports);
     }
+
+    [Fact]
+    public void RomsFitBehindRamWithoutACopyUntilTheSpareRoomRunsOut()
+    {
+        var mem = new PhysicalMemory(1 << 20);
+        mem.Write32(0x1234, 0xCAFEF00D);
+        byte[] first = mem.Backing;
+        int raised = 0;
+        mem.MapChanged += () => raised++;
+        // A 256 KiB BIOS as the machine maps it (its last 128 KiB below 1 MiB, all of it below 4 GiB) and a VGA BIOS:
+        // all in the room reserved behind RAM, so the pinned array translated code addresses stays where it is.
+        var bios = Rom(256 << 10, 0x10);
+        mem.MapRom(0xE0000, bios.AsSpan(128 << 10));
+        mem.MapRom(0xFFFC0000, bios);
+        mem.MapRom(0xC0000, Rom(64 << 10, 0x20));
+        Assert.Same(first, mem.Backing);
+        Assert.Equal(3, raised);
+        // Past the spare room the array is replaced, and RAM and every ROM mapped before keep their bytes.
+        for (int i = 0; i < 4; i++) mem.MapRom(0x8000_0000u + ((uint)i << 20), Rom(256 << 10, (byte)(0x30 + i)));
+        Assert.NotSame(first, mem.Backing);
+        Assert.Equal(0xCAFEF00Du, mem.Read32(0x1234));
+        Assert.Equal(Expected(bios, 128 << 10), mem.Read32(0xE0000));
+        Assert.Equal(Expected(bios, 0x3FFF0), mem.Read32(0xFFFFFFF0));
+        Assert.Equal(0x20u, mem.Read32(0xC0000) & 0xFF);
+        Assert.Equal(0x33u, mem.Read32(0x8030_0000) & 0xFF);
+        mem.Write8(0xFFFFFFF0, 0);                               // ROM stays read-only
+        Assert.Equal(Expected(bios, 0x3FFF0), mem.Read32(0xFFFFFFF0));
+
+        static byte[] Rom(int size, byte seed)
+        {
+            var rom = new byte[size];
+            for (int i = 0; i < size; i++) rom[i] = (byte)(seed + i * 7);
+            rom[0] = seed;
+            return rom;
+        }
+
+        static uint Expected(byte[] rom, int offset) => BitConverter.ToUInt32(rom, offset);
+    }
 }

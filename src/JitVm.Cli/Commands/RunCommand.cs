@@ -74,7 +74,7 @@ internal static class RunCommand
             }
             if (!TryParseSize(r.GetValue(memory)!, out uint ramBytes))
             {
-                Console.Error.WriteLine($"error: invalid --memory '{r.GetValue(memory)}' (use e.g. 16M, between 1M and 3G)");
+                Console.Error.WriteLine($"error: invalid --memory '{r.GetValue(memory)}' (use e.g. 16M, between 1M and {JitVm.Core.PhysicalMemory.MaxRamBytes >> 20}M)");
                 return 2;
             }
             System.Net.IPEndPoint? gdbEndpoint = null;
@@ -466,7 +466,7 @@ internal static class RunCommand
         }
         if (!ulong.TryParse(text, out ulong n)) return false;
         ulong total = n * mult;
-        if (n > (1UL << 32) || total < (1UL << 20) || total > (3UL << 30)) return false;
+        if (n > (1UL << 32) || total < (1UL << 20) || total > JitVm.Core.PhysicalMemory.MaxRamBytes) return false;
         bytes = (uint)total;
         return true;
     }

@@ -121,7 +121,7 @@ internal sealed record ServeConfig
             throw new ServeConfigException($"{at}name: '{name}' must be 1-64 letters, digits, '-', '_' or '.'");
         uint memory = 16 << 20;
         if (Str(v, "memory", at) is { } m && !RunCommand.TryParseSize(m, out memory))
-            throw new ServeConfigException($"{at}memory: invalid size '{m}' (e.g. 16M, between 1M and 3G)");
+            throw new ServeConfigException($"{at}memory: invalid size '{m}' (e.g. 16M, between 1M and {JitVm.Core.PhysicalMemory.MaxRamBytes >> 20}M)");
         string engine = Str(v, "engine", at) ?? "auto";
         if (!Engines.Names.Contains(engine)) throw new ServeConfigException($"{at}engine: '{engine}' is not one of {string.Join(", ", Engines.Names)}");
         string clock = Str(v, "clock", at) ?? "realtime";
