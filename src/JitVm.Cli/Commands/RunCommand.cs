@@ -66,6 +66,8 @@ internal static class RunCommand
 
         cmd.SetAction(r =>
         {
+            // The opcode and decoder tables are built on the other core while this thread reads the options and images.
+            JitVm.Cpu.Decoding.Warmup.Start();
             GlobalOptions.ConfigureLogging(r);
             if (Engines.Resolve(r.GetValue(engine)!, out string? engineError) is not { } eng)
             {
