@@ -68,7 +68,8 @@ public class RegionTests
     [Fact]
     public void MappingAROMMovesGuestRamAndDropsEveryTranslation()
     {
-        // Translations address guest RAM's host array directly; mapping a ROM replaces that array.
+        // Translations address guest RAM's host array directly; mapping a ROM too large for the room reserved
+        // behind RAM replaces that array.
         var code = Pair.Assemble(16, 0, a =>
         {
             var top = a.CreateLabel();
@@ -93,8 +94,8 @@ public class RegionTests
         }
         long before = jit.BlocksCompiled;
         var oldRam = cpu.Memory.Backing;
-        cpu.Memory.MapRom(0xE0000, new byte[4096]);
-        refCpu.Memory.MapRom(0xE0000, new byte[4096]);
+        cpu.Memory.MapRom(0xFFE00000, new byte[2 << 20]);
+        refCpu.Memory.MapRom(0xFFE00000, new byte[2 << 20]);
         Assert.NotSame(oldRam, cpu.Memory.Backing);
         Assert.Equal(StopReason.Halted, jit.Run(1_000_000));
         Assert.Equal(StopReason.Halted, reference.Run(1_000_000));
