@@ -94,14 +94,15 @@ public sealed class PhysicalMemory
         if ((ulong)physBase + ((ulong)pages << PageShift) > 1UL << 32)
             throw new ArgumentException("ROM does not fit below 4 GiB", nameof(image));
         int start = used;
-        if ((long)used + (pages << PageShift) > backing.Length)
+        long end = used + ((long)pages << PageShift);
+        if (end > backing.Length)
         {
-            if ((long)used + (pages << PageShift) + RomReserve > Array.MaxLength) throw new ArgumentException("ROM images exceed the host array", nameof(image));
-            var grown = GC.AllocateArray<byte>(used + (pages << PageShift) + RomReserve, pinned: true);
+            if (end + RomReserve > Array.MaxLength) throw new ArgumentException("ROM images exceed the host array", nameof(image));
+            var grown = GC.AllocateArray<byte>((int)end + RomReserve, pinned: true);
             backing.AsSpan(0, used).CopyTo(grown);
             backing = grown;
         }
-        used += pages << PageShift;
+        used = (int)end;
         image.CopyTo(backing.AsSpan(start));
         for (int i = 0; i < pages; i++)
         {

@@ -177,11 +177,12 @@ internal static class RunCommand
             // --serial stdio takes stdin for COM1 (unless the text display reads the keyboard from it); created below,
             // once the machine's UART exists.
             Terminal.SerialConsole? serialIn = null;
-            bool stdioSerial = r.GetValue(serial) == "stdio" && r.GetValue(display) != "text";
+            bool text = r.GetValue(display) == "text";
+            bool stdioSerial = r.GetValue(serial) == "stdio" && !text;
             // Who can still wake an idle guest with input: a terminal on COM1 or the text display and a monitor for as
             // long as the run lasts; piped stdin on COM1 until it ends (a script may write its commands at any time).
             Func<bool>? waitForInput =
-                (!Console.IsInputRedirected && (r.GetValue(serial) == "stdio" || r.GetValue(display) == "text"))
+                (!Console.IsInputRedirected && (r.GetValue(serial) == "stdio" || text))
                 || r.GetValue(monitor) is not null || r.GetValue(qmp) is not null ? () => true
                 : stdioSerial ? () => serialIn is not { InputEnded: true }
                 : null;
@@ -257,7 +258,6 @@ internal static class RunCommand
                 machine.SliceEnded += traceWriter.Flush;
             }
             Log.Information("starting guest: cpu={Cpu} memory={Memory} engine={Engine}", cpuModel.Name, ramBytes, eng.Name);
-            bool text = r.GetValue(display) == "text";
             if (text)
             {
                 var console = new Display.TextConsole(machine.Vga, machine.Keyboard, Console.Out, readKeys: true);
