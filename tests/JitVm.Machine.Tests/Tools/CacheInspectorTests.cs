@@ -33,14 +33,20 @@ public class CacheInspectorTests
             RedirectStandardOutput = true,
             RedirectStandardError = true,
         };
-        foreach (string a in (string[])[jitvm, "run", "--kernel", kernel, "--engine", "jit", "--debugcon", "none", "--serial", "none"])
+        foreach (string a in (string[])[jitvm, "run", "--kernel", kernel, "--engine", "jit", "--debugcon", "stdio", "--serial", "none"])
             psi.ArgumentList.Add(a);
         Process? child = null;
         CacheReport report;
         try
         {
             child = Process.Start(psi)!;
-            child.OutputDataReceived += (_, _) => { };
+            // The workload prints its banner on the debug console as it starts: from then on the machine runs (its
+            // main thread is in Machine.Run). Before that the process is still starting up, a state the test does
+            // not read: a thread stopped in the runtime's method preparation (the prestub, compiling a method on first
+            // call) is walked, but without the roots its callers keep in registers, so the half-built machine would
+            // look like garbage.
+            using var started = new ManualResetEventSlim();
+            child.OutputDataReceived += (_, e) => { if (e.Data is not null) started.Set(); };
             child.ErrorDataReceived += (_, e) => { lock (stderr) stderr.AppendLine(e.Data); };
             child.BeginOutputReadLine();
             child.BeginErrorReadLine();
@@ -50,10 +56,11 @@ public class CacheInspectorTests
             // Every read must see the engine alive (the running machine holds it from the main thread's frames): a
             // read taken while that thread could not be unwound must be retried, never reported. It is a few per
             // cent of the moments the process can be stopped at, so the test reads it a number of times.
+            Assert.True(started.Wait(TimeSpan.FromSeconds(60)), $"the workload printed nothing within 60 s: {stderr}");
             var clock = Stopwatch.StartNew();
             for (int reads = 1; ; reads++)
             {
-                Assert.False(child.WaitForExit(reads == 1 ? 2000 : 100), $"jitvm exited early ({(child.HasExited ? child.ExitCode : 0)}): {stderr}");
+                Assert.False(child.WaitForExit(reads == 1 ? 1000 : 100), $"jitvm exited early ({(child.HasExited ? child.ExitCode : 0)}): {stderr}");
                 report = InspectionTarget.Read(child.Id, t => CacheAnalysis.Analyze(t.Runtime, paths: int.MaxValue));
                 var engines = report.Engines;
                 Assert.True(engines.Count == 1 && engines[0].Reachable, $"read {reads}: engines {string.Join(", ", engines.Select(e => $"0x{e.Address:x} reachable={e.Reachable}"))}");
