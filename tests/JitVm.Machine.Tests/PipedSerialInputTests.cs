@@ -1,6 +1,3 @@
-using System.Diagnostics;
-using System.Text;
-
 namespace JitVm.Machine.Tests;
 
 /// <summary>
@@ -12,48 +9,28 @@ public class PipedSerialInputTests
     [Fact]
     public void AnIdleGuestWaitsForPipedInputUntilThePipeCloses()
     {
-        string jitvm = Path.Combine(AppContext.BaseDirectory, "jitvm.dll");
         string rom = Path.Combine(Path.GetTempPath(), $"jitvm-echo-{Guid.NewGuid():N}.bin");
         File.WriteAllBytes(rom, IdleHaltTests.EchoRom());
-        var psi = new ProcessStartInfo(Environment.GetEnvironmentVariable("DOTNET_HOST_PATH") ?? "dotnet")
-        {
-            RedirectStandardInput = true,
-            RedirectStandardOutput = true,
-            RedirectStandardError = true,
-        };
-        foreach (string a in (string[])[jitvm, "run", "--bios", rom, "--serial", "stdio", "--debugcon", "none", "--max-seconds", "60"])
-            psi.ArgumentList.Add(a);
-        var stdout = new StringBuilder();
-        var stderr = new StringBuilder();
-        using var child = Process.Start(psi)!;
         try
         {
-            child.OutputDataReceived += (_, e) => { lock (stdout) stdout.Append(e.Data); };
-            child.ErrorDataReceived += (_, e) => { lock (stderr) stderr.AppendLine(e.Data); };
-            child.BeginOutputReadLine();
-            child.BeginErrorReadLine();
+            using var child = JitvmChild.Start(redirectInput: true,
+                "run", "--bios", rom, "--serial", "stdio", "--debugcon", "none", "--max-seconds", "60");
+            var p = child.Process;
             // The guest is idle within a moment of starting, with no timer armed: only the pipe can wake it.
-            Assert.False(child.WaitForExit(1500), $"the run ended while stdin was still open: {stderr}");
-            child.StandardInput.Write("ping\n");
-            child.StandardInput.Flush();
-            var clock = Stopwatch.StartNew();
-            while (!Text(stdout).Contains("ping") && clock.Elapsed < TimeSpan.FromSeconds(20)) Thread.Sleep(20);
-            Assert.Contains("ping", Text(stdout));
-            Assert.False(child.HasExited, $"the run ended while stdin was still open: {stderr}");
-            child.StandardInput.Close();
-            Assert.True(child.WaitForExit(20_000), "the run went on after stdin closed and the guest went idle");
-            Assert.Equal(0, child.ExitCode);
-            Assert.Contains("reason=halt", Text(stderr));
+            Assert.False(p.WaitForExit(1500), $"the run ended while stdin was still open: {child.Stderr}");
+            p.StandardInput.Write("ping\n");
+            p.StandardInput.Flush();
+            child.WaitForStdout(o => o.Contains("ping"), TimeSpan.FromSeconds(20));
+            Assert.Contains("ping", child.Stdout);
+            Assert.False(p.HasExited, $"the run ended while stdin was still open: {child.Stderr}");
+            p.StandardInput.Close();
+            Assert.True(p.WaitForExit(20_000), "the run went on after stdin closed and the guest went idle");
+            Assert.Equal(0, p.ExitCode);
+            Assert.Contains("reason=halt", child.Stderr);
         }
         finally
         {
-            if (!child.HasExited) child.Kill(entireProcessTree: true);
             File.Delete(rom);
         }
-    }
-
-    static string Text(StringBuilder b)
-    {
-        lock (b) return b.ToString();
     }
 }

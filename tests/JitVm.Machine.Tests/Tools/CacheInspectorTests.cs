@@ -1,5 +1,4 @@
 using System.Diagnostics;
-using System.Text;
 using JitVm.CacheInspector;
 using JitVm.Jit;
 using JitVm.Workloads;
@@ -22,46 +21,31 @@ public class CacheInspectorTests
     [Fact]
     public void TheInspectorReadsTheTranslationCacheOfARunningJitvm()
     {
-        string jitvm = Path.Combine(AppContext.BaseDirectory, "jitvm.dll");
-        Assert.True(File.Exists(jitvm), $"{jitvm} is missing (the Cli project's output is copied next to the tests)");
         string kernel = Path.Combine(Path.GetTempPath(), $"jitvm-cacheinspect-{Environment.ProcessId}.elf");
         File.WriteAllBytes(kernel, Workload.Find("self-modifying")!.Build(Iterations));
-
-        var stderr = new StringBuilder();
-        var psi = new ProcessStartInfo(Environment.GetEnvironmentVariable("DOTNET_HOST_PATH") ?? "dotnet")
-        {
-            RedirectStandardOutput = true,
-            RedirectStandardError = true,
-        };
-        foreach (string a in (string[])[jitvm, "run", "--kernel", kernel, "--engine", "jit", "--debugcon", "stdio", "--serial", "none"])
-            psi.ArgumentList.Add(a);
-        Process? child = null;
         CacheReport report;
         try
         {
-            child = Process.Start(psi)!;
+            using var child = JitvmChild.Start(redirectInput: false,
+                "run", "--kernel", kernel, "--engine", "jit", "--debugcon", "stdio", "--serial", "none");
             // The workload prints its banner on the debug console as it starts: from then on the machine runs (its
             // main thread is in Machine.Run). Before that the process is still starting up, a state the test does
             // not read: a thread stopped in the runtime's method preparation (the prestub, compiling a method on first
             // call) is walked, but without the roots its callers keep in registers, so the half-built machine would
             // look like garbage.
-            using var started = new ManualResetEventSlim();
-            child.OutputDataReceived += (_, e) => { if (e.Data is not null) started.Set(); };
-            child.ErrorDataReceived += (_, e) => { lock (stderr) stderr.AppendLine(e.Data); };
-            child.BeginOutputReadLine();
-            child.BeginErrorReadLine();
+            Assert.True(child.WaitForStdout(o => o.Length > 0, TimeSpan.FromSeconds(60)), $"the workload printed nothing within 60 s: {child.Stderr}");
             // --engine jit compiles each block before it first runs; within a few seconds the guest has rewritten its
             // code many times. A slow start (a cold machine, a loaded CI box) only delays that: look again until the
-            // engine has dropped something or 30 s have passed.
-            // Every read must see the engine alive (the running machine holds it from the main thread's frames): a
-            // read taken while that thread could not be unwound must be retried, never reported. It is a few per
-            // cent of the moments the process can be stopped at, so the test reads it a number of times.
-            Assert.True(started.Wait(TimeSpan.FromSeconds(60)), $"the workload printed nothing within 60 s: {stderr}");
+            // engine has dropped something or 40 s have passed. Every read must see the engine alive (the running
+            // machine holds it from the main thread's frames): a read taken while that thread could not be unwound
+            // must be retried, never reported. It is a few per cent of the moments the process can be stopped at,
+            // so the test reads it a number of times.
             var clock = Stopwatch.StartNew();
             for (int reads = 1; ; reads++)
             {
-                Assert.False(child.WaitForExit(reads == 1 ? 1000 : 100), $"jitvm exited early ({(child.HasExited ? child.ExitCode : 0)}): {stderr}");
-                report = InspectionTarget.Read(child.Id, t => CacheAnalysis.Analyze(t.Runtime, paths: int.MaxValue));
+                var p = child.Process;
+                Assert.False(p.WaitForExit(reads == 1 ? 1000 : 100), $"jitvm exited early ({(p.HasExited ? p.ExitCode : 0)}): {child.Stderr}");
+                report = InspectionTarget.Read(p.Id, t => CacheAnalysis.Analyze(t.Runtime, paths: int.MaxValue));
                 var engines = report.Engines;
                 Assert.True(engines.Count == 1 && engines[0].Reachable, $"read {reads}: engines {string.Join(", ", engines.Select(e => $"0x{e.Address:x} reachable={e.Reachable}"))}");
                 if (reads >= MinReads && engines[0].BlocksCompiled > report.Translations.Reachable + 4) break;
@@ -70,12 +54,6 @@ public class CacheInspectorTests
         }
         finally
         {
-            if (child is not null)
-            {
-                if (!child.HasExited) child.Kill(entireProcessTree: true);
-                child.WaitForExit();
-                child.Dispose();
-            }
             File.Delete(kernel);
         }
 
